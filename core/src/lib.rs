@@ -1,0 +1,26 @@
+//! # rejoin-core
+//!
+//! The sans-I/O heart of rejoin, a NATS-protocol edge server. This crate decides; it never
+//! acts. It does **not** open sockets, spawn tasks or threads, read clocks, or draw from a
+//! global random number generator. Callers feed it inputs (bytes received, connections
+//! opened and closed, timers, config reloads) together with the current time, and drain its
+//! outputs (bytes to send, dials, closes, events) as values.
+//!
+//! That contract is what lets the same code run in the production binary (`rejoin`, tokio)
+//! and in the simulator (`rejoin-sim`, turmoil), where a seed replays a fault schedule
+//! byte for byte.
+//!
+//! Modules, one concept each:
+//! - [`time`]: the `Instant` the core is given (a duration since start).
+//! - [`subject`]: subject and token validation.
+//! - [`sublist`]: the subscription index (`*`, `>`, queue groups, match cache).
+//! - [`proto`]: the client and leafnode wire protocol: parser, encoder, INFO/CONNECT.
+//! - [`conf`]: the NATS configuration file format, parsed into a tree.
+//! - [`config`]: typed configuration, deserialized from that tree and validated.
+
+pub mod conf;
+pub mod config;
+pub mod proto;
+pub mod subject;
+pub mod sublist;
+pub mod time;

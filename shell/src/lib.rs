@@ -1,0 +1,1 @@
+//! rejoin shell: performs what the core decides.
