@@ -75,7 +75,8 @@ impl ConfError {
         self
     }
 
-    fn message(&self) -> String {
+    /// The message without the position.
+    pub fn message(&self) -> String {
         let parent = |path: &str| -> String {
             // The parent of `a.b[2].c` is `a.b[2]`; of `a` it is empty.
             match path.rfind('.') {

@@ -727,7 +727,14 @@ impl<'s> Parser<'s> {
         let text = format!("pk={raw}");
         let file = format!("${name}");
         let sub = Parser::nested(&text, &file, self.src, self.chain.clone(), self.depth + 1);
-        let map = sub.parse_document().map_err(|e| bad(e.to_string()))?;
+        let map = sub.parse_document().map_err(|e| match e.kind {
+            // Report the innermost failure once, at the reference in the real file.
+            ConfErrorKind::BadVariable { .. } | ConfErrorKind::UnknownVariable(_) => ConfError {
+                pos: Some(pos.clone()),
+                ..e
+            },
+            _ => bad(e.message()),
+        })?;
         match map.get("pk") {
             Some(node) if map.len() == 1 => {
                 let mut node = node.clone();
