@@ -24,3 +24,4 @@ pub mod proto;
 pub mod subject;
 pub mod sublist;
 pub mod time;
+pub mod remote;
