@@ -17,6 +17,8 @@
 //! - [`proto`]: the client and leafnode wire protocol: parser, encoder, INFO/CONNECT.
 //! - [`conf`]: the NATS configuration file format, parsed into a tree.
 //! - [`config`]: typed configuration, deserialized from that tree and validated.
+//! - [`event`]: what happened, as values (logs, monitoring, simulator event log).
+//! - [`bugs`]: historical bugs that simulator builds can switch back on.
 
 pub mod conf;
 pub mod config;
@@ -24,4 +26,8 @@ pub mod proto;
 pub mod subject;
 pub mod sublist;
 pub mod time;
+pub mod bugs;
+pub mod event;
+pub mod auth;
+pub mod session;
 pub mod remote;

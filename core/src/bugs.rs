@@ -1,0 +1,142 @@
+//! Bug switches: historical bugs that can be switched back on, so that every incident
+//! scenario in the simulator has a negative control that must fail.
+//!
+//! The switches exist only when the `bug-switches` cargo feature is enabled (the simulator
+//! and test builds). In a production build [`BugSet`] is empty and [`BugSet::has`] is a
+//! constant `false`, so the buggy branches compile away.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One historical bug. Names are stable: scenario files refer to them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BugSwitch {
+    /// The server never PINGs clients, so a silently partitioned client is never detected.
+    NoServerPing,
+    /// Operations pipelined in the same read as CONNECT are dropped (breaks client
+    /// resubscription after a reconnect, which pipelines CONNECT, SUBs and PING).
+    DropPipelinedAfterConnect,
+    /// Disabling or removing a leafnode remote does not cancel its sleeping or in-flight
+    /// attempt, which later dials or registers anyway (incident 1, timelines 1A/1B).
+    LeafReloadNoCancel,
+    /// A reload whose new remote list is empty is treated as "no change" (incident 1C).
+    LeafRemoveAllNoop,
+    /// A leafnode attempt is registered when its handshake completes even if it is no
+    /// longer its remote's current attempt (incident 1B's missing validity check).
+    LeafStaleRegister,
+}
+
+impl BugSwitch {
+    /// Every switch, in a stable order.
+    pub const ALL: &'static [BugSwitch] = &[
+        BugSwitch::NoServerPing,
+        BugSwitch::DropPipelinedAfterConnect,
+        BugSwitch::LeafReloadNoCancel,
+        BugSwitch::LeafRemoveAllNoop,
+        BugSwitch::LeafStaleRegister,
+    ];
+
+    /// The name used in scenario files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BugSwitch::NoServerPing => "no-server-ping",
+            BugSwitch::DropPipelinedAfterConnect => "drop-pipelined-after-connect",
+            BugSwitch::LeafReloadNoCancel => "leaf-reload-no-cancel",
+            BugSwitch::LeafRemoveAllNoop => "leaf-remove-all-noop",
+            BugSwitch::LeafStaleRegister => "leaf-stale-register",
+        }
+    }
+
+    /// What the bug did, for `rejoin-sim bugs`.
+    pub fn description(self) -> &'static str {
+        match self {
+            BugSwitch::NoServerPing => {
+                "server never sends PINGs: half-open and partitioned clients are never detected"
+            }
+            BugSwitch::DropPipelinedAfterConnect => {
+                "ops that arrive in the same read as CONNECT are dropped: resubscription after reconnect is lost"
+            }
+            BugSwitch::LeafReloadNoCancel => {
+                "disabling or removing a leaf remote leaves its sleeping or in-flight attempt running: duplicate leaf connections"
+            }
+            BugSwitch::LeafRemoveAllNoop => {
+                "a reload that removes every leaf remote is treated as no change: the old links stay up"
+            }
+            BugSwitch::LeafStaleRegister => {
+                "a leaf attempt that finishes its handshake after its remote was removed is still registered"
+            }
+        }
+    }
+
+    fn bit(self) -> u64 {
+        1 << (self as u64)
+    }
+}
+
+impl fmt::Display for BugSwitch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Error for an unknown switch name.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown bug switch {0:?} (see `rejoin-sim bugs`)")]
+pub struct UnknownBug(pub String);
+
+impl FromStr for BugSwitch {
+    type Err = UnknownBug;
+    fn from_str(s: &str) -> Result<Self, UnknownBug> {
+        BugSwitch::ALL
+            .iter()
+            .copied()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| UnknownBug(s.to_string()))
+    }
+}
+
+/// The set of switched-on bugs for one server instance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BugSet {
+    #[cfg_attr(not(feature = "bug-switches"), allow(dead_code))]
+    bits: u64,
+}
+
+impl BugSet {
+    /// No bugs: the fixed behaviour.
+    pub const NONE: BugSet = BugSet { bits: 0 };
+
+    /// Switch `bug` on. Without the `bug-switches` feature this is ignored.
+    pub fn with(mut self, bug: BugSwitch) -> Self {
+        if cfg!(feature = "bug-switches") {
+            self.bits |= bug.bit();
+        }
+        self
+    }
+
+    /// Whether `bug` is switched on (always false in production builds).
+    #[inline]
+    pub fn has(&self, bug: BugSwitch) -> bool {
+        cfg!(feature = "bug-switches") && self.bits & bug.bit() != 0
+    }
+
+    /// Switched-on bugs, in a stable order.
+    pub fn iter(&self) -> impl Iterator<Item = BugSwitch> + '_ {
+        BugSwitch::ALL.iter().copied().filter(|b| self.has(*b))
+    }
+}
+
+#[cfg(all(test, feature = "bug-switches"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for b in BugSwitch::ALL {
+            assert_eq!(b.name().parse::<BugSwitch>().unwrap(), *b);
+        }
+        let set = BugSet::NONE.with(BugSwitch::NoServerPing);
+        assert!(set.has(BugSwitch::NoServerPing));
+        assert!(!set.has(BugSwitch::DropPipelinedAfterConnect));
+    }
+}

@@ -1,0 +1,310 @@
+//! HTTP monitoring: `/healthz`, `/varz`, `/connz`, `/subsz`, `/leafz`, `/metrics`, with
+//! nats-server's JSON field names so existing dashboards and exporters can read them.
+//!
+//! A deliberately small HTTP/1.1 server (GET only, one request per connection, `Connection:
+//! close`): monitoring is low-rate, and keeping it on the [`Transport`](crate::Transport)
+//! means the simulator can probe `/healthz` exactly like an orchestrator would.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::server::state::Shared;
+use crate::transport::{Listener, Stream};
+
+/// Serve monitoring requests until the task is aborted.
+pub async fn serve<L: Listener>(shared: Arc<Shared>, mut listener: L) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(handle(shared.clone(), stream));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+async fn handle<S: Stream>(shared: Arc<Shared>, mut stream: S) {
+    let mut buf = Vec::with_capacity(1024);
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut chunk = [0u8; 1024];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        true
+    })
+    .await;
+    if !matches!(read, Ok(true)) {
+        return;
+    }
+    let request = String::from_utf8_lossy(&buf);
+    let target = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let (status, content_type, body) = respond(&shared, path, query);
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Build the response for `path`: (status line, content type, body).
+pub fn respond(shared: &Shared, path: &str, query: &str) -> (&'static str, &'static str, String) {
+    let json_ok = |v: Value| ("200 OK", "application/json", pretty(&v));
+    match path.trim_end_matches('/') {
+        "/healthz" => {
+            let (ok, body) = health(shared);
+            let status = if ok { "200 OK" } else { "503 Service Unavailable" };
+            (status, "application/json", body.to_string())
+        }
+        "/varz" => json_ok(varz(shared)),
+        "/connz" => json_ok(connz(shared, query)),
+        "/subsz" => json_ok(subsz(shared)),
+        "/leafz" => json_ok(json!({
+            "server_id": shared.server_id,
+            "now": now_rfc3339(shared),
+            "leafnodes": 0,
+            "leafs": [],
+        })),
+        "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics(shared)),
+        "" => (
+            "200 OK",
+            "text/html",
+            "<html><body><a href=/varz>varz</a> <a href=/connz>connz</a> <a href=/leafz>leafz</a> \
+             <a href=/subsz>subsz</a> <a href=/healthz>healthz</a> <a href=/metrics>metrics</a></body></html>"
+                .to_string(),
+        ),
+        _ => ("404 Not Found", "text/plain", "404 page not found\n".to_string()),
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// Health: ok unless a subsystem reports itself wedged.
+pub fn health(_shared: &Shared) -> (bool, Value) {
+    (true, json!({"status": "ok"}))
+}
+
+struct Totals {
+    in_msgs: u64,
+    in_bytes: u64,
+    out_msgs: u64,
+    out_bytes: u64,
+}
+
+fn totals(shared: &Shared) -> Totals {
+    let s = &shared.stats;
+    let mut t = Totals {
+        in_msgs: s.in_msgs.load(Ordering::Relaxed),
+        in_bytes: s.in_bytes.load(Ordering::Relaxed),
+        out_msgs: s.out_msgs.load(Ordering::Relaxed),
+        out_bytes: s.out_bytes.load(Ordering::Relaxed),
+    };
+    for c in shared.conns.lock().expect("conns lock").values() {
+        let i = c.info.lock().expect("info lock");
+        t.in_msgs += i.in_msgs;
+        t.in_bytes += i.in_bytes;
+        t.out_msgs += c.outbound.out_msgs.load(Ordering::Relaxed);
+        t.out_bytes += c.outbound.out_bytes.load(Ordering::Relaxed);
+    }
+    t
+}
+
+fn subscription_count(shared: &Shared) -> usize {
+    shared
+        .accounts
+        .read()
+        .expect("accounts lock")
+        .values()
+        .map(|a| a.sublist.read().expect("sublist lock").len())
+        .sum()
+}
+
+fn varz(shared: &Shared) -> Value {
+    let s = shared.settings();
+    let t = totals(shared);
+    let uptime = shared.now().since_start();
+    json!({
+        "server_id": shared.server_id,
+        "server_name": s.server_name,
+        "version": crate::VERSION,
+        "proto": 1,
+        "host": s.host,
+        "port": s.port,
+        "max_connections": s.max_connections,
+        "ping_interval": s.session.ping_interval.as_nanos() as u64,
+        "ping_max": s.session.ping_max,
+        "http_host": s.http.as_deref().and_then(|h| h.rsplit_once(':')).map(|(h, _)| h).unwrap_or(""),
+        "http_port": s.http.as_deref().and_then(|h| h.rsplit_once(':')).and_then(|(_, p)| p.parse::<u16>().ok()).unwrap_or(0),
+        "auth_required": s.auth().auth_configured(),
+        "auth_timeout": s.session.auth_timeout.as_secs_f64(),
+        "max_control_line": s.max_control_line,
+        "max_payload": s.max_payload,
+        "max_pending": s.max_pending,
+        "max_subscriptions": s.max_subscriptions,
+        "write_deadline": s.write_deadline.as_nanos() as u64,
+        "cluster": {},
+        "gateway": {},
+        "leaf": {},
+        "uptime": format_uptime(uptime),
+        "now": now_rfc3339(shared),
+        "mem": rss_bytes(),
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "connections": shared.conns.lock().expect("conns lock").len(),
+        "total_connections": shared.stats.total_connections.load(Ordering::Relaxed),
+        "routes": 0,
+        "remotes": 0,
+        "leafnodes": 0,
+        "in_msgs": t.in_msgs,
+        "out_msgs": t.out_msgs,
+        "in_bytes": t.in_bytes,
+        "out_bytes": t.out_bytes,
+        "slow_consumers": shared.stats.slow_consumers.load(Ordering::Relaxed),
+        "subscriptions": subscription_count(shared),
+        "config_load_time": format!("{:?}", *shared.config_load_time.lock().expect("lock")),
+    })
+}
+
+fn connz(shared: &Shared, query: &str) -> Value {
+    let subs = query
+        .split('&')
+        .any(|kv| kv == "subs=1" || kv == "subs=true" || kv == "subs=detail");
+    let conns = shared.conns.lock().expect("conns lock");
+    let now = shared.now();
+    let list: Vec<Value> = conns
+        .values()
+        .map(|c| {
+            let i = c.info.lock().expect("info lock");
+            let (ip, port) = i.addr.rsplit_once(':').unwrap_or((&i.addr, "0"));
+            let mut v = json!({
+                "cid": c.cid,
+                "kind": "Client",
+                "type": "nats",
+                "ip": ip,
+                "port": port.parse::<u16>().unwrap_or(0),
+                "uptime": format_uptime(now - i.start),
+                "pending_bytes": c.outbound.pending(),
+                "in_msgs": i.in_msgs,
+                "out_msgs": c.outbound.out_msgs.load(Ordering::Relaxed),
+                "in_bytes": i.in_bytes,
+                "out_bytes": c.outbound.out_bytes.load(Ordering::Relaxed),
+                "subscriptions": i.subscriptions.len(),
+                "account": i.account,
+            });
+            let m = v.as_object_mut().expect("object");
+            if let Some(n) = &i.name {
+                m.insert("name".into(), json!(n));
+            }
+            if let Some(l) = &i.lang {
+                m.insert("lang".into(), json!(l));
+            }
+            if let Some(ver) = &i.version {
+                m.insert("version".into(), json!(ver));
+            }
+            if let Some(u) = &i.user {
+                m.insert("authorized_user".into(), json!(u));
+            }
+            if subs {
+                m.insert("subscriptions_list".into(), json!(i.subscriptions));
+            }
+            v
+        })
+        .collect();
+    json!({
+        "server_id": shared.server_id,
+        "now": now_rfc3339(shared),
+        "num_connections": list.len(),
+        "total": list.len(),
+        "offset": 0,
+        "limit": 1024,
+        "connections": list,
+    })
+}
+
+fn subsz(shared: &Shared) -> Value {
+    json!({
+        "num_subscriptions": subscription_count(shared),
+        "num_cache": 0,
+        "num_inserts": shared.next_sub_id.load(Ordering::Relaxed) - 1,
+    })
+}
+
+fn metrics(shared: &Shared) -> String {
+    let t = totals(shared);
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, v: u64| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
+        ));
+    };
+    gauge(
+        "rejoin_connections",
+        "Current client connections",
+        shared.conns.lock().expect("conns lock").len() as u64,
+    );
+    gauge(
+        "rejoin_total_connections",
+        "Connections accepted since start",
+        shared.stats.total_connections.load(Ordering::Relaxed),
+    );
+    gauge("rejoin_in_msgs", "Messages received", t.in_msgs);
+    gauge("rejoin_out_msgs", "Messages sent", t.out_msgs);
+    gauge("rejoin_in_bytes", "Bytes received", t.in_bytes);
+    gauge("rejoin_out_bytes", "Bytes sent", t.out_bytes);
+    gauge(
+        "rejoin_slow_consumers",
+        "Connections closed as slow consumers",
+        shared.stats.slow_consumers.load(Ordering::Relaxed),
+    );
+    gauge(
+        "rejoin_subscriptions",
+        "Live subscriptions",
+        subscription_count(shared) as u64,
+    );
+    out
+}
+
+/// nats-server style uptime: `1d2h3m4s`.
+fn format_uptime(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, h, m, sec) = (s / 86400, (s / 3600) % 24, (s / 60) % 60, s % 60);
+    let mut out = String::new();
+    if days > 0 {
+        out.push_str(&format!("{days}d"));
+    }
+    if days > 0 || h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if days > 0 || h > 0 || m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    out.push_str(&format!("{sec}s"));
+    out
+}
+
+/// The time since start as seconds: wall-clock time would break simulator determinism, and
+/// dashboards use `uptime` anyway.
+fn now_rfc3339(shared: &Shared) -> String {
+    format!("{:?}", shared.now())
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}

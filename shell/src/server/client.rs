@@ -1,0 +1,550 @@
+//! One client connection: a reader task that parses and routes, and a writer task that
+//! flushes the connection's outbound buffer.
+//!
+//! The reader owns the sans-I/O [`ClientSession`] (protocol rules, liveness timers) and
+//! performs what it decides against the shared subscription index. Routing happens right
+//! here in the publisher's task: each matching subscriber's frame is appended to that
+//! subscriber's [`Outbound`] and its writer is woken once per read batch, so there is no
+//! per-message hand-off between threads.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use rejoin_core::bugs::BugSwitch;
+use rejoin_core::event::{Cid, CloseReason, Event};
+use rejoin_core::proto::encode;
+use rejoin_core::proto::parser::{parse, Dialect, Limits, Op, Parsed};
+use rejoin_core::session::{ClientSession, Step};
+use rejoin_core::sublist::MatchResult;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::outbound::{Outbound, Push};
+use super::state::{splitmix64, Account, ConnInfo, ConnShared, Shared, Subscription};
+use crate::transport::Stream;
+
+type Match = Arc<MatchResult<Arc<Subscription>>>;
+
+/// Serve one accepted client connection until it closes.
+pub async fn run<S: Stream>(shared: Arc<Shared>, stream: S, cid: Cid, addr: String) {
+    let settings = shared.settings();
+    let conn = Arc::new(ConnShared {
+        cid,
+        outbound: Outbound::new(settings.max_pending),
+        headers: Default::default(),
+        info: std::sync::Mutex::new(ConnInfo {
+            addr,
+            start: shared.now(),
+            ..Default::default()
+        }),
+    });
+    let (reader, writer) = tokio::io::split(stream);
+    let writer_task = tokio::spawn(write_loop(shared.clone(), conn.clone(), writer));
+
+    let mut rng = splitmix64(shared.derive_seed(cid));
+    let jitter = (rng % 1000) as f64 / 5000.0; // [0, 0.2)
+    rng = splitmix64(rng);
+    let info = info_line(&shared, &settings, cid);
+    let session = ClientSession::new(
+        cid,
+        settings.session.clone(),
+        shared.now(),
+        &info,
+        jitter,
+        shared.bugs,
+    );
+    let account = shared.account(&settings.auth().anonymous().account);
+    shared
+        .conns
+        .lock()
+        .expect("conns lock")
+        .insert(cid, conn.clone());
+    {
+        let mut i = conn.info.lock().expect("info lock");
+        i.account = account.name.to_string();
+    }
+    shared.emit(Event::ClientAccepted { cid });
+
+    let mut client = Client {
+        shared: shared.clone(),
+        conn: conn.clone(),
+        session,
+        account,
+        subs: HashMap::new(),
+        cache: HashMap::new(),
+        cache_gen: u64::MAX,
+        touched: Vec::new(),
+        rng,
+        limits: Limits {
+            max_control_line: settings.max_control_line,
+            max_payload: Some(settings.max_payload),
+        },
+        max_subs: settings.max_subscriptions,
+        in_msgs: 0,
+        in_bytes: 0,
+    };
+    client.flush_session();
+    let reason = client.read_loop(reader).await;
+    client.cleanup(reason.clone());
+    conn.outbound.close(reason);
+    let _ = writer_task.await;
+}
+
+fn info_line(shared: &Shared, s: &super::settings::Settings, cid: Cid) -> Vec<u8> {
+    let mut info = rejoin_core::proto::info::ServerInfo {
+        server_id: shared.server_id.clone(),
+        server_name: s.server_name.clone(),
+        version: crate::VERSION.to_string(),
+        proto: 1,
+        host: s.host.clone(),
+        port: s.port,
+        headers: true,
+        max_payload: s.max_payload as u64,
+        client_id: Some(cid),
+        ..Default::default()
+    };
+    if s.auth().auth_configured() {
+        info.auth_required = Some(true);
+    }
+    let mut out = Vec::with_capacity(256);
+    encode::info(&mut out, &info);
+    out
+}
+
+struct Client {
+    shared: Arc<Shared>,
+    conn: Arc<ConnShared>,
+    session: ClientSession,
+    account: Arc<Account>,
+    subs: HashMap<Box<str>, Arc<Subscription>>,
+    /// Per-connection match cache, valid for one account generation (nats-server's
+    /// per-client result cache): no lock is taken on a hit.
+    cache: HashMap<Box<str>, Match>,
+    cache_gen: u64,
+    /// Outbounds written to in this read batch, woken once at its end.
+    touched: Vec<Arc<ConnShared>>,
+    rng: u64,
+    limits: Limits,
+    max_subs: usize,
+    in_msgs: u64,
+    in_bytes: u64,
+}
+
+impl Client {
+    async fn read_loop<R: tokio::io::AsyncRead + Unpin>(&mut self, mut reader: R) -> CloseReason {
+        let mut shutdown = self.shared.shutdown.subscribe();
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        loop {
+            if let Some(reason) = self.conn.outbound.close_reason() {
+                return reason;
+            }
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(|(t, _)| self.shared.start + t.since_start());
+            if buf.capacity() - buf.len() < 16 * 1024 {
+                buf.reserve(64 * 1024);
+            }
+            tokio::select! {
+                biased;
+                _ = self.conn.outbound.reader_wake.notified() => {}
+                _ = shutdown.changed() => return CloseReason::ServerShutdown,
+                _ = sleep_until_opt(deadline) => {
+                    self.session.handle_timeout(self.shared.now());
+                    self.flush_session();
+                    if let Some(r) = self.session.close_reason() {
+                        return r.clone();
+                    }
+                }
+                r = reader.read_buf(&mut buf) => {
+                    match r {
+                        Ok(0) | Err(_) => return CloseReason::ClientClosed,
+                        Ok(_) => {
+                            let closed = self.process(&mut buf);
+                            self.wake_touched();
+                            if let Some(r) = closed {
+                                return r;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parse and act on every complete operation in `buf`.
+    fn process(&mut self, buf: &mut BytesMut) -> Option<CloseReason> {
+        let mut used = 0;
+        let now = self.shared.now();
+        let mut result = None;
+        while used < buf.len() {
+            let parsed = parse(&buf[used..], Dialect::Client, &self.limits);
+            match parsed {
+                Ok(Parsed::Incomplete) => break,
+                Ok(Parsed::Op { op, consumed }) => {
+                    used += consumed;
+                    let is_connect = matches!(op, Op::Connect(_));
+                    let step = self.session.handle_op(now, op);
+                    self.flush_session();
+                    if let Some(r) = self.act(step) {
+                        result = Some(r);
+                        break;
+                    }
+                    if is_connect && self.shared.bugs.has(BugSwitch::DropPipelinedAfterConnect) {
+                        used = buf.len();
+                        break;
+                    }
+                }
+                Err(e) => {
+                    result = Some(self.session.handle_proto_error(&e));
+                    self.flush_session();
+                    break;
+                }
+            }
+        }
+        buf.advance(used);
+        result
+    }
+
+    fn act(&mut self, step: Step<'_>) -> Option<CloseReason> {
+        match step {
+            Step::Nothing => None,
+            Step::Close(r) => Some(r),
+            Step::Connected(c) => {
+                let headers = self.session.opts().headers;
+                self.conn.headers.store(headers, Ordering::Release);
+                if *c.identity.account != *self.account.name {
+                    self.account = self.shared.account(&c.identity.account);
+                    self.cache.clear();
+                    self.cache_gen = u64::MAX;
+                }
+                let mut i = self.conn.info.lock().expect("info lock");
+                i.name = c.name;
+                i.lang = c.lang;
+                i.version = c.version;
+                i.user = c.identity.user;
+                i.account = self.account.name.to_string();
+                None
+            }
+            Step::Publish {
+                subject,
+                reply,
+                headers,
+                payload,
+            } => {
+                self.publish(subject, reply, headers, payload);
+                None
+            }
+            Step::Subscribe {
+                subject,
+                queue,
+                sid,
+            } => {
+                self.subscribe(subject, queue, sid);
+                None
+            }
+            Step::Unsubscribe { sid, max } => {
+                self.unsubscribe(sid, max);
+                None
+            }
+        }
+    }
+
+    fn subscribe(&mut self, subject: &str, queue: Option<&str>, sid: &str) {
+        if let Some(existing) = self.subs.get(sid) {
+            if !existing.removed.load(Ordering::Acquire) {
+                // nats-server keeps the first subscription and ignores the duplicate.
+                self.session.ack();
+                self.flush_session();
+                return;
+            }
+        }
+        if self.max_subs > 0 && self.live_subs() >= self.max_subs {
+            self.session.reject("'maximum subscriptions exceeded'");
+            self.flush_session();
+            return;
+        }
+        let sub = Arc::new(Subscription {
+            id: self.shared.next_sub_id.fetch_add(1, Ordering::Relaxed),
+            cid: self.conn.cid,
+            sid: sid.into(),
+            subject: subject.into(),
+            queue: queue.map(Into::into),
+            conn: self.conn.clone(),
+            max: Default::default(),
+            delivered: Default::default(),
+            removed: Default::default(),
+        });
+        self.account.insert(sub.clone());
+        self.subs.insert(sid.into(), sub);
+        self.session.ack();
+        self.flush_session();
+    }
+
+    fn live_subs(&self) -> usize {
+        self.subs
+            .values()
+            .filter(|s| !s.removed.load(Ordering::Relaxed))
+            .count()
+    }
+
+    fn unsubscribe(&mut self, sid: &str, max: Option<u64>) {
+        let Some(sub) = self.subs.get(sid).cloned() else {
+            return;
+        };
+        if let Some(max) = max.filter(|m| *m > 0) {
+            if max > sub.delivered.load(Ordering::Acquire) {
+                sub.max.store(max, Ordering::Release);
+                return;
+            }
+        }
+        self.account.remove(&sub);
+        self.subs.remove(sid);
+    }
+
+    fn lookup(&mut self, subject: &str) -> Match {
+        let gen = self.account.generation.load(Ordering::Acquire);
+        if gen != self.cache_gen {
+            self.cache.clear();
+            self.cache_gen = gen;
+        }
+        if let Some(m) = self.cache.get(subject) {
+            return m.clone();
+        }
+        let m = self
+            .account
+            .sublist
+            .read()
+            .expect("sublist lock")
+            .matches(subject);
+        if self.cache.len() >= 1024 {
+            self.cache.clear();
+        }
+        self.cache.insert(subject.into(), m.clone());
+        m
+    }
+
+    fn publish(
+        &mut self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) {
+        self.in_msgs += 1;
+        self.in_bytes += (payload.len() + headers.map_or(0, <[u8]>::len)) as u64;
+        let m = self.lookup(subject);
+        let echo = self.session.opts().echo;
+        let mut delivered = false;
+        for sub in &m.plain {
+            delivered |= self.deliver(sub, subject, reply, headers, payload, echo);
+        }
+        for group in &m.queues {
+            let n = group.members.len();
+            if n == 0 {
+                continue;
+            }
+            self.rng = splitmix64(self.rng);
+            let start = (self.rng % n as u64) as usize;
+            // Try members in turn from a random start: a member that just went away must not
+            // swallow the message meant for the group.
+            for i in 0..n {
+                if self.deliver(
+                    &group.members[(start + i) % n],
+                    subject,
+                    reply,
+                    headers,
+                    payload,
+                    echo,
+                ) {
+                    delivered = true;
+                    break;
+                }
+            }
+        }
+        if !delivered && m.plain.is_empty() && m.queues.is_empty() {
+            if let Some(reply) = reply {
+                self.no_responders(reply);
+            }
+        }
+    }
+
+    /// Deliver one message to one subscription; false if it was skipped.
+    fn deliver(
+        &mut self,
+        sub: &Arc<Subscription>,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        echo: bool,
+    ) -> bool {
+        if (!echo && sub.cid == self.conn.cid) || sub.removed.load(Ordering::Acquire) {
+            return false;
+        }
+        let max = sub.max.load(Ordering::Acquire);
+        if max > 0 {
+            let n = sub.delivered.fetch_add(1, Ordering::AcqRel) + 1;
+            if n > max {
+                return false;
+            }
+            if n == max {
+                self.account.remove(sub);
+            }
+        } else {
+            sub.delivered.fetch_add(1, Ordering::Relaxed);
+        }
+        let conn = &sub.conn;
+        let headers = headers.filter(|_| conn.headers.load(Ordering::Relaxed));
+        let len = encode::msg_len(subject, &sub.sid, reply, headers, payload);
+        let pushed = conn.outbound.push(len, |out| match headers {
+            Some(h) => encode::hmsg(out, subject, &sub.sid, reply, h, payload),
+            None => encode::msg(out, subject, &sub.sid, reply, payload),
+        });
+        match pushed {
+            Push::Queued => {
+                conn.outbound.out_msgs.fetch_add(1, Ordering::Relaxed);
+                conn.outbound.out_bytes.fetch_add(
+                    (payload.len() + headers.map_or(0, <[u8]>::len)) as u64,
+                    Ordering::Relaxed,
+                );
+                if conn.outbound.schedule() {
+                    self.touched.push(conn.clone());
+                }
+                true
+            }
+            Push::BecameSlow => {
+                self.shared
+                    .stats
+                    .slow_consumers
+                    .fetch_add(1, Ordering::Relaxed);
+                false
+            }
+            Push::Closed => false,
+        }
+    }
+
+    /// A request nobody can answer: a 503 status message to the requester's own reply
+    /// subscription, when it asked for them.
+    fn no_responders(&mut self, reply: &str) {
+        let opts = self.session.opts();
+        if !(opts.no_responders && opts.headers) {
+            return;
+        }
+        let m = self.lookup(reply);
+        const STATUS: &[u8] = b"NATS/1.0 503\r\n\r\n";
+        let mine = m
+            .plain
+            .iter()
+            .chain(m.queues.iter().flat_map(|g| g.members.iter()));
+        let Some(sub) = mine.into_iter().find(|s| s.cid == self.conn.cid) else {
+            return;
+        };
+        let len = encode::msg_len(reply, &sub.sid, None, Some(STATUS), b"");
+        let pushed = self.conn.outbound.push(len, |out| {
+            encode::hmsg(out, reply, &sub.sid, None, STATUS, b"")
+        });
+        if pushed == Push::Queued && self.conn.outbound.schedule() {
+            self.touched.push(self.conn.clone());
+        }
+    }
+
+    /// Move the session's protocol replies into our outbound buffer, ahead of anything
+    /// routing adds next.
+    fn flush_session(&mut self) {
+        if let Some(bytes) = self.session.take_outbox() {
+            // Replies are tiny and must not be refused as slow-consumer traffic ahead of an
+            // -ERR; max_pending still bounds them through the same buffer.
+            let _ = self
+                .conn
+                .outbound
+                .push(bytes.len(), |out| out.extend_from_slice(&bytes));
+            if self.conn.outbound.schedule() {
+                self.touched.push(self.conn.clone());
+            }
+        }
+        while let Some(ev) = self.session.poll_event() {
+            self.shared.emit(ev);
+        }
+    }
+
+    fn wake_touched(&mut self) {
+        for c in self.touched.drain(..) {
+            c.outbound.wake_writer();
+        }
+    }
+
+    fn cleanup(&mut self, reason: CloseReason) {
+        self.wake_touched();
+        for (_, sub) in self.subs.drain() {
+            self.account.remove(&sub);
+        }
+        let stats = &self.shared.stats;
+        stats.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
+        stats.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
+        stats.out_msgs.fetch_add(
+            self.conn.outbound.out_msgs.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        stats.out_bytes.fetch_add(
+            self.conn.outbound.out_bytes.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        self.shared
+            .conns
+            .lock()
+            .expect("conns lock")
+            .remove(&self.conn.cid);
+        self.shared.emit(Event::ClientClosed {
+            cid: self.conn.cid,
+            reason,
+        });
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
+    shared: Arc<Shared>,
+    conn: Arc<ConnShared>,
+    mut w: W,
+) {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        let close = conn.outbound.take(&mut buf);
+        if matches!(close, Some(CloseReason::SlowConsumer)) {
+            break;
+        }
+        if !buf.is_empty() {
+            let deadline = shared.settings().write_deadline;
+            match tokio::time::timeout(deadline, w.write_all(&buf)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    conn.outbound.close(CloseReason::WriteError);
+                    break;
+                }
+                Err(_) => {
+                    shared.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                    conn.outbound.close(CloseReason::SlowConsumer);
+                    break;
+                }
+            }
+            // Large bursts grow the buffer; don't keep megabytes per idle connection.
+            if buf.capacity() > 1024 * 1024 {
+                buf = Vec::with_capacity(64 * 1024);
+            }
+            continue;
+        }
+        if close.is_some() {
+            break;
+        }
+        conn.outbound.writer_wake.notified().await;
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), w.shutdown()).await;
+}

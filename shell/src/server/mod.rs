@@ -1,0 +1,7 @@
+//! The data plane: listeners, connection tasks, routing, and the server's shared state.
+
+pub mod client;
+pub mod outbound;
+pub mod run;
+pub mod settings;
+pub mod state;

@@ -1,0 +1,183 @@
+//! [`serve`](crate::serve): one server instance from start to exit.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rejoin_core::config::Config;
+use rejoin_core::event::{CloseReason, Event};
+
+use super::settings::Settings;
+use super::state::{splitmix64, Shared, Stats};
+use crate::transport::{Listener, Transport};
+use crate::{Command, Env, Exit};
+
+/// How long a graceful shutdown waits for connections to flush before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Run one server instance until it is told to stop.
+pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> Exit {
+    let settings = match Settings::from_config(&config) {
+        Ok(s) => Arc::new(s),
+        Err(e) => return Exit::StartupFailed(e.to_string()),
+    };
+    let server_id = server_id(env.seed);
+    let (shutdown_tx, _) = tokio::sync::watch::channel(false);
+    let shared = Arc::new(Shared {
+        server_id,
+        settings: RwLock::new(settings.clone()),
+        accounts: RwLock::new(BTreeMap::new()),
+        conns: Mutex::new(BTreeMap::new()),
+        next_cid: AtomicU64::new(1),
+        next_sub_id: AtomicU64::new(1),
+        stats: Stats::default(),
+        start: tokio::time::Instant::now(),
+        events: env.events.clone(),
+        seed: env.seed,
+        bugs: env.bugs,
+        shutdown: shutdown_tx,
+        config_load_time: Mutex::new(rejoin_core::time::Instant::ZERO),
+    });
+
+    let mut listener = match transport.bind(&settings.listen).await {
+        Ok(l) => l,
+        Err(e) => return Exit::StartupFailed(format!("cannot listen on {}: {e}", settings.listen)),
+    };
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("Listening for client connections on {addr}");
+    }
+    let monitor = match &settings.http {
+        Some(addr) => match transport.bind(addr).await {
+            Ok(l) => {
+                if let Ok(a) = l.local_addr() {
+                    tracing::info!("Starting http monitor on {a}");
+                }
+                Some(tokio::spawn(crate::monitor::serve(shared.clone(), l)))
+            }
+            Err(e) => return Exit::StartupFailed(format!("cannot listen on {addr}: {e}")),
+        },
+        None => None,
+    };
+    if let Some(p) = &settings.pid_file {
+        if let Err(e) = std::fs::write(p, std::process::id().to_string()) {
+            tracing::warn!("cannot write pid file {p}: {e}");
+        }
+    }
+    shared.emit(Event::ServerReady {
+        server_name: settings.server_name.clone(),
+    });
+    tracing::info!("Server is ready");
+
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            biased;
+            cmd = env.commands.recv() => match cmd {
+                Some(Command::Reload(cfg)) => reload(&shared, &cfg),
+                Some(Command::Shutdown) | Some(Command::LameDuck) => break,
+                None => {
+                    // The embedder dropped its command sender: nothing can stop us gracefully
+                    // any more, so keep serving until the runtime is torn down.
+                    std::future::pending::<()>().await;
+                }
+            },
+            accepted = listener.accept() => match accepted {
+                Ok((stream, addr)) => accept(&shared, &mut conns, stream, addr.to_string()),
+                Err(e) => {
+                    tracing::warn!("accept error: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+
+    shared.emit(Event::ShutdownStarted);
+    tracing::info!("Initiating Shutdown...");
+    drop(listener);
+    let _ = shared.shutdown.send(true);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    conns.abort_all();
+    if let Some(m) = monitor {
+        m.abort();
+    }
+    if let Some(p) = &settings.pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    tracing::info!("Server Exiting..");
+    Exit::Shutdown
+}
+
+fn accept<S: crate::transport::Stream>(
+    shared: &Arc<Shared>,
+    conns: &mut tokio::task::JoinSet<()>,
+    stream: S,
+    addr: String,
+) {
+    let cid = shared.next_cid.fetch_add(1, Ordering::Relaxed);
+    shared
+        .stats
+        .total_connections
+        .fetch_add(1, Ordering::Relaxed);
+    let settings = shared.settings();
+    let live = shared.conns.lock().expect("conns lock").len();
+    if live >= settings.max_connections {
+        let shared = shared.clone();
+        conns.spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let mut stream = stream;
+            let _ = stream
+                .write_all(b"-ERR 'maximum connections exceeded'\r\n")
+                .await;
+            let _ = stream.shutdown().await;
+            shared.emit(Event::ClientClosed {
+                cid,
+                reason: CloseReason::MaxConnectionsExceeded,
+            });
+        });
+        return;
+    }
+    conns.spawn(super::client::run(shared.clone(), stream, cid, addr));
+}
+
+fn reload(shared: &Arc<Shared>, cfg: &Config) {
+    match Settings::from_config(cfg) {
+        Ok(new) => {
+            let old = shared.settings();
+            if new.listen != old.listen || new.http != old.http {
+                let error = "changing listen or http addresses requires a restart".to_string();
+                tracing::error!("Failed to reload server configuration: {error}");
+                shared.emit(Event::ReloadFailed { error });
+                return;
+            }
+            *shared.settings.write().expect("settings lock") = Arc::new(new);
+            *shared.config_load_time.lock().expect("lock") = shared.now();
+            tracing::info!("Reloaded server configuration");
+            shared.emit(Event::ConfigReloaded);
+        }
+        Err(e) => {
+            tracing::error!("Failed to reload server configuration: {e}");
+            shared.emit(Event::ReloadFailed {
+                error: e.to_string(),
+            });
+        }
+    }
+}
+
+/// A server id in nats-server's style (56 upper-case base32-ish characters starting with
+/// `N`), derived from the seed so simulator traces are reproducible.
+fn server_id(seed: u64) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut x = seed;
+    let mut id = String::with_capacity(56);
+    id.push('N');
+    while id.len() < 56 {
+        x = splitmix64(x);
+        id.push(ALPHABET[(x % 32) as usize] as char);
+    }
+    id
+}

@@ -1,0 +1,225 @@
+//! State shared by every task of one server instance: accounts with their subscription
+//! index, the connection registry, and server-wide statistics.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use rejoin_core::event::{Cid, Event};
+use rejoin_core::sublist::Sublist;
+use rejoin_core::time::Instant;
+
+use super::outbound::Outbound;
+use super::settings::Settings;
+use crate::EventSink;
+
+/// One subscription, as stored in an account's index.
+pub struct Subscription {
+    /// Server-unique id; gives subscriptions a deterministic order in match results.
+    pub id: u64,
+    /// Owning connection.
+    pub cid: Cid,
+    /// Subscription id chosen by the client.
+    pub sid: Box<str>,
+    /// Subject filter.
+    pub subject: Box<str>,
+    /// Queue group.
+    pub queue: Option<Box<str>>,
+    /// The owner's shared side (where deliveries go).
+    pub conn: Arc<ConnShared>,
+    /// Auto-unsubscribe after this many deliveries (0: never).
+    pub max: AtomicU64,
+    /// Deliveries so far.
+    pub delivered: AtomicU64,
+    /// Set once removed from the index (auto-unsubscribe, UNSUB, close).
+    pub removed: AtomicBool,
+}
+
+impl PartialEq for Subscription {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+impl Eq for Subscription {}
+impl PartialOrd for Subscription {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Subscription {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.id.cmp(&other.id)
+    }
+}
+
+/// A connection as other tasks see it.
+pub struct ConnShared {
+    /// Connection id.
+    pub cid: Cid,
+    /// Where frames for this connection go.
+    pub outbound: Outbound,
+    /// Whether the client understands HMSG (set by CONNECT).
+    pub headers: AtomicBool,
+    /// Descriptive fields for `/connz`.
+    pub info: Mutex<ConnInfo>,
+}
+
+/// Descriptive fields of a connection, for monitoring.
+#[derive(Clone, Debug, Default)]
+pub struct ConnInfo {
+    /// Peer address.
+    pub addr: String,
+    /// CONNECT name.
+    pub name: Option<String>,
+    /// CONNECT lang.
+    pub lang: Option<String>,
+    /// CONNECT version.
+    pub version: Option<String>,
+    /// Bound account.
+    pub account: String,
+    /// Authenticated user.
+    pub user: Option<String>,
+    /// Accepted at (time since server start).
+    pub start: Instant,
+    /// Live subscriptions.
+    pub subscriptions: Vec<String>,
+    /// Messages received from this connection.
+    pub in_msgs: u64,
+    /// Payload bytes received from this connection.
+    pub in_bytes: u64,
+}
+
+/// An account: an isolated subject space.
+pub struct Account {
+    /// Account name.
+    pub name: Arc<str>,
+    /// The subscription index.
+    pub sublist: RwLock<Sublist<Arc<Subscription>>>,
+    /// Mirrors the index generation outside the lock, so a publisher can validate its
+    /// per-connection match cache without touching the lock at all.
+    pub generation: AtomicU64,
+}
+
+impl Account {
+    /// A new, empty account.
+    pub fn new(name: Arc<str>) -> Self {
+        Account {
+            name,
+            sublist: RwLock::new(Sublist::new()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Add `sub` to the index.
+    pub fn insert(&self, sub: Arc<Subscription>) -> bool {
+        let mut list = self.sublist.write().expect("sublist lock");
+        let ok = list
+            .insert(&sub.subject, sub.queue.as_deref(), sub.clone())
+            .is_ok();
+        self.generation.store(list.generation(), Ordering::Release);
+        ok
+    }
+
+    /// Remove `sub` from the index (idempotent).
+    pub fn remove(&self, sub: &Arc<Subscription>) {
+        if sub.removed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let mut list = self.sublist.write().expect("sublist lock");
+        list.remove(&sub.subject, sub.queue.as_deref(), sub);
+        self.generation.store(list.generation(), Ordering::Release);
+    }
+}
+
+/// Server-wide counters (per-connection counters are folded in when a connection closes).
+#[derive(Default)]
+pub struct Stats {
+    /// Messages received (closed connections).
+    pub in_msgs: AtomicU64,
+    /// Bytes received (closed connections).
+    pub in_bytes: AtomicU64,
+    /// Messages sent (closed connections).
+    pub out_msgs: AtomicU64,
+    /// Bytes sent (closed connections).
+    pub out_bytes: AtomicU64,
+    /// Connections closed as slow consumers.
+    pub slow_consumers: AtomicU64,
+    /// Connections ever accepted.
+    pub total_connections: AtomicU64,
+}
+
+/// Everything one server instance shares between its tasks.
+pub struct Shared {
+    /// Server id (deterministic from the seed).
+    pub server_id: String,
+    /// Current settings (swapped on reload).
+    pub settings: RwLock<Arc<Settings>>,
+    /// Accounts by name.
+    pub accounts: RwLock<BTreeMap<Arc<str>, Arc<Account>>>,
+    /// Live connections.
+    pub conns: Mutex<BTreeMap<Cid, Arc<ConnShared>>>,
+    /// Next connection id.
+    pub next_cid: AtomicU64,
+    /// Next subscription id.
+    pub next_sub_id: AtomicU64,
+    /// Counters.
+    pub stats: Stats,
+    /// Time zero for the core's `Instant`s.
+    pub start: tokio::time::Instant,
+    /// Event sink.
+    pub events: Arc<dyn EventSink>,
+    /// Server seed.
+    pub seed: u64,
+    /// Bug switches.
+    pub bugs: rejoin_core::bugs::BugSet,
+    /// Set to true when the server shuts down; every connection watches it.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Config reloads applied.
+    pub config_load_time: Mutex<Instant>,
+}
+
+impl Shared {
+    /// Time since start, as the core sees it.
+    pub fn now(&self) -> Instant {
+        Instant::from_start(tokio::time::Instant::now().saturating_duration_since(self.start))
+    }
+
+    /// Record an event: to tracing and to the sink.
+    pub fn emit(&self, event: Event) {
+        let now = self.now();
+        tracing::debug!(target: "rejoin::event", at = %now, ?event);
+        self.events.event(now, &event);
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.read().expect("settings lock").clone()
+    }
+
+    /// The account named `name`, created on first use.
+    pub fn account(&self, name: &str) -> Arc<Account> {
+        if let Some(a) = self.accounts.read().expect("accounts lock").get(name) {
+            return a.clone();
+        }
+        let mut map = self.accounts.write().expect("accounts lock");
+        map.entry(Arc::from(name))
+            .or_insert_with(|| Arc::new(Account::new(Arc::from(name))))
+            .clone()
+    }
+
+    /// A deterministic 64-bit value derived from the server seed and `salt`.
+    pub fn derive_seed(&self, salt: u64) -> u64 {
+        splitmix64(self.seed ^ splitmix64(salt))
+    }
+}
+
+/// SplitMix64: a tiny, well-mixed step function for deriving seeds and cheap per-connection
+/// choices (queue member selection) without sharing an RNG between tasks.
+pub fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
