@@ -259,7 +259,8 @@ pub fn parse<'a>(
         .min(arg_start.saturating_add(mcl).saturating_add(2));
     let Some(nl) = memchr(b'\n', &buf[arg_start..window]) else {
         let mut pending = buf.len() - arg_start;
-        if buf.last() == Some(&b'\r') {
+        // A CR that may turn out to precede the LF is not part of the arguments.
+        if pending > 0 && buf.last() == Some(&b'\r') {
             pending -= 1;
         }
         return if pending > mcl {
