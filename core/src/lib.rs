@@ -30,4 +30,5 @@ pub mod bugs;
 pub mod event;
 pub mod auth;
 pub mod session;
+pub mod leaf;
 pub mod remote;
