@@ -86,6 +86,16 @@ pub fn respond(shared: &Shared, path: &str, query: &str) -> (&'static str, &'sta
     }
 }
 
+/// Seconds as Go's JSON encoder writes a float64: `2`, not `2.0`, when whole.
+fn seconds_json(d: Duration) -> Value {
+    let f = d.as_secs_f64();
+    if f.fract() == 0.0 {
+        json!(f as u64)
+    } else {
+        json!(f)
+    }
+}
+
 fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
@@ -147,18 +157,21 @@ fn varz(shared: &Shared) -> Value {
         "http_host": s.http.as_deref().and_then(|h| h.rsplit_once(':')).map(|(h, _)| h).unwrap_or(""),
         "http_port": s.http.as_deref().and_then(|h| h.rsplit_once(':')).and_then(|(_, p)| p.parse::<u16>().ok()).unwrap_or(0),
         "auth_required": s.auth().auth_configured(),
-        "auth_timeout": s.session.auth_timeout.as_secs_f64(),
+        "auth_timeout": seconds_json(s.session.auth_timeout),
         "max_control_line": s.max_control_line,
         "max_payload": s.max_payload,
         "max_pending": s.max_pending,
         "max_subscriptions": s.max_subscriptions,
         "write_deadline": s.write_deadline.as_nanos() as u64,
+        "tls_timeout": 2,
         "cluster": {},
         "gateway": {},
         "leaf": {},
+        "start": rfc3339(shared.start_wall),
         "uptime": format_uptime(uptime),
         "now": now_rfc3339(shared),
         "mem": rss_bytes(),
+        "cpu": cpu_percent(uptime),
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "connections": shared.conns.lock().expect("conns lock").len(),
         "total_connections": shared.stats.total_connections.load(Ordering::Relaxed),
@@ -171,7 +184,7 @@ fn varz(shared: &Shared) -> Value {
         "out_bytes": t.out_bytes,
         "slow_consumers": shared.stats.slow_consumers.load(Ordering::Relaxed),
         "subscriptions": subscription_count(shared),
-        "config_load_time": format!("{:?}", *shared.config_load_time.lock().expect("lock")),
+        "config_load_time": rfc3339(shared.start_wall + shared.config_load_time.lock().expect("lock").since_start()),
     })
 }
 
@@ -292,10 +305,54 @@ fn format_uptime(d: Duration) -> String {
     out
 }
 
-/// The time since start as seconds: wall-clock time would break simulator determinism, and
-/// dashboards use `uptime` anyway.
+/// Wall-clock "now" in RFC 3339, derived from the start time plus the (possibly simulated)
+/// time since start, so that it stays consistent with `uptime` in the simulator too.
 fn now_rfc3339(shared: &Shared) -> String {
-    format!("{:?}", shared.now())
+    rfc3339(shared.start_wall + shared.now().since_start())
+}
+
+/// Format a system time as RFC 3339 UTC with microseconds (`2026-11-24T21:09:19.707797Z`).
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm), valid for the proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// Average CPU use since start, in percent of one core (nats-server reports a recent
+/// sample; an average is close enough for dashboards and needs no sampler task).
+fn cpu_percent(uptime: Duration) -> f64 {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may contain spaces) start after ')'.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        });
+    match ticks {
+        Some(t) if uptime.as_secs_f64() > 0.0 => {
+            let pct = t as f64 / 100.0 / uptime.as_secs_f64() * 100.0;
+            (pct * 100.0).round() / 100.0
+        }
+        _ => 0.0,
+    }
 }
 
 fn rss_bytes() -> u64 {
@@ -307,4 +364,20 @@ fn rss_bytes() -> u64 {
                 .and_then(|p| p.parse::<u64>().ok())
         })
         .map_or(0, |pages| pages * 4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        let t = std::time::UNIX_EPOCH + Duration::from_micros(1_795_986_559_707_797);
+        assert_eq!(rfc3339(t), "2026-11-29T21:09:19.707797Z");
+        assert_eq!(
+            rfc3339(std::time::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000000Z"
+        );
+        assert_eq!(format_uptime(Duration::from_secs(90061)), "1d1h1m1s");
+    }
 }

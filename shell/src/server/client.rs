@@ -83,6 +83,7 @@ pub async fn run<S: Stream>(shared: Arc<Shared>, stream: S, cid: Cid, addr: Stri
         max_subs: settings.max_subscriptions,
         in_msgs: 0,
         in_bytes: 0,
+        subs_generation: 0,
     };
     client.flush_session();
     let reason = client.read_loop(reader).await;
@@ -91,7 +92,7 @@ pub async fn run<S: Stream>(shared: Arc<Shared>, stream: S, cid: Cid, addr: Stri
     let _ = writer_task.await;
 }
 
-fn info_line(shared: &Shared, s: &super::settings::Settings, cid: Cid) -> Vec<u8> {
+pub(crate) fn info_line(shared: &Shared, s: &super::settings::Settings, cid: Cid) -> Vec<u8> {
     let mut info = rejoin_core::proto::info::ServerInfo {
         server_id: shared.server_id.clone(),
         server_name: s.server_name.clone(),
@@ -129,6 +130,8 @@ struct Client {
     max_subs: usize,
     in_msgs: u64,
     in_bytes: u64,
+    /// Bumped when `subs` changes, so monitoring's copy is rebuilt only then.
+    subs_generation: u64,
 }
 
 impl Client {
@@ -153,6 +156,7 @@ impl Client {
                 _ = sleep_until_opt(deadline) => {
                     self.session.handle_timeout(self.shared.now());
                     self.flush_session();
+                    self.wake_touched();
                     if let Some(r) = self.session.close_reason() {
                         return r.clone();
                     }
@@ -163,6 +167,7 @@ impl Client {
                         Ok(_) => {
                             let closed = self.process(&mut buf);
                             self.wake_touched();
+                            self.publish_counters();
                             if let Some(r) = closed {
                                 return r;
                             }
@@ -278,6 +283,7 @@ impl Client {
         });
         self.account.insert(sub.clone());
         self.subs.insert(sid.into(), sub);
+        self.subs_generation += 1;
         self.session.ack();
         self.flush_session();
     }
@@ -301,6 +307,7 @@ impl Client {
         }
         self.account.remove(&sub);
         self.subs.remove(sid);
+        self.subs_generation += 1;
     }
 
     fn lookup(&mut self, subject: &str) -> Match {
@@ -469,6 +476,24 @@ impl Client {
         }
     }
 
+    /// Make this connection's counters and subscriptions visible to monitoring (once per
+    /// read batch: cheap, and `/connz` is never more than one batch behind).
+    fn publish_counters(&self) {
+        let mut i = self.conn.info.lock().expect("info lock");
+        i.in_msgs = self.in_msgs;
+        i.in_bytes = self.in_bytes;
+        if i.subs_generation != self.subs_generation {
+            i.subs_generation = self.subs_generation;
+            i.subscriptions = self
+                .subs
+                .values()
+                .filter(|s| !s.removed.load(Ordering::Relaxed))
+                .map(|s| s.subject.to_string())
+                .collect();
+            i.subscriptions.sort();
+        }
+    }
+
     fn wake_touched(&mut self) {
         for c in self.touched.drain(..) {
             c.outbound.wake_writer();
@@ -480,22 +505,22 @@ impl Client {
         for (_, sub) in self.subs.drain() {
             self.account.remove(&sub);
         }
-        let stats = &self.shared.stats;
-        stats.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
-        stats.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
-        stats.out_msgs.fetch_add(
-            self.conn.outbound.out_msgs.load(Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
-        stats.out_bytes.fetch_add(
-            self.conn.outbound.out_bytes.load(Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
+        // Leave the registry before folding counters in, so /varz never counts them twice.
         self.shared
             .conns
             .lock()
             .expect("conns lock")
             .remove(&self.conn.cid);
+        let stats = &self.shared.stats;
+        let out = &self.conn.outbound;
+        stats.in_msgs.fetch_add(self.in_msgs, Ordering::Relaxed);
+        stats.in_bytes.fetch_add(self.in_bytes, Ordering::Relaxed);
+        stats
+            .out_msgs
+            .fetch_add(out.out_msgs.load(Ordering::Relaxed), Ordering::Relaxed);
+        stats
+            .out_bytes
+            .fetch_add(out.out_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
         self.shared.emit(Event::ClientClosed {
             cid: self.conn.cid,
             reason,

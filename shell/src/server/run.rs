@@ -33,6 +33,7 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
         next_sub_id: AtomicU64::new(1),
         stats: Stats::default(),
         start: tokio::time::Instant::now(),
+        start_wall: std::time::SystemTime::now(),
         events: env.events.clone(),
         seed: env.seed,
         bugs: env.bugs,
@@ -130,9 +131,10 @@ fn accept<S: crate::transport::Stream>(
         conns.spawn(async move {
             use tokio::io::AsyncWriteExt;
             let mut stream = stream;
-            let _ = stream
-                .write_all(b"-ERR 'maximum connections exceeded'\r\n")
-                .await;
+            // nats-server sends INFO first, then the error.
+            let mut out = super::client::info_line(&shared, &shared.settings(), cid);
+            out.extend_from_slice(b"-ERR 'maximum connections exceeded'\r\n");
+            let _ = stream.write_all(&out).await;
             let _ = stream.shutdown().await;
             shared.emit(Event::ClientClosed {
                 cid,

@@ -88,6 +88,8 @@ pub struct ConnInfo {
     pub in_msgs: u64,
     /// Payload bytes received from this connection.
     pub in_bytes: u64,
+    /// The connection's subscription-set generation `subscriptions` was built at.
+    pub subs_generation: u64,
 }
 
 /// An account: an isolated subject space.
@@ -167,6 +169,8 @@ pub struct Shared {
     pub stats: Stats,
     /// Time zero for the core's `Instant`s.
     pub start: tokio::time::Instant,
+    /// Wall-clock start, for monitoring only (`/varz` `start`); never reaches the core.
+    pub start_wall: std::time::SystemTime,
     /// Event sink.
     pub events: Arc<dyn EventSink>,
     /// Server seed.
