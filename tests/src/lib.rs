@@ -18,6 +18,7 @@
 //! The harness never sleeps to synchronise: waits poll for an observable event (a port that
 //! accepts, a line that arrives, a process that exits) and are bounded by [`WAIT`].
 
+pub mod bench;
 pub mod client;
 pub mod http;
 pub mod process;
