@@ -329,14 +329,15 @@ impl<T> Level<T> {
     fn subs_or_insert(&mut self, subject: &str) -> &mut Subs<T> {
         let mut level = self;
         let mut toks = subject::tokens(subject).peekable();
+        // Returns at the last token, which `split` always yields; validation put any `>` there.
         loop {
             let token = toks.next().unwrap_or_default();
-            let last = toks.peek().is_none();
-            if token == FULL_WILDCARD || last {
-                if token == FULL_WILDCARD {
-                    return level.full.get_or_insert_with(Box::default);
-                }
-                return &mut level.child_or_insert(token).subs;
+            if toks.peek().is_none() {
+                return if token == FULL_WILDCARD {
+                    level.full.get_or_insert_with(Box::default)
+                } else {
+                    &mut level.child_or_insert(token).subs
+                };
             }
             level = &mut level.child_or_insert(token).next;
         }
