@@ -3,11 +3,12 @@
 
 use std::net::TcpStream;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use rejoin_tests::process::{run_to_exit, Finished};
 use rejoin_tests::scratch::ScratchDir;
 use rejoin_tests::server::{free_port, Profile};
-use rejoin_tests::{rejoin_only, RawClient, ServerKind, TestServer, WAIT};
+use rejoin_tests::{rejoin_only, Frame, RawClient, ServerKind, TestServer, WAIT};
 
 fn binary() -> PathBuf {
     ServerKind::from_env()
@@ -226,6 +227,76 @@ fn comments_and_separators_are_accepted() {
         RawClient::connect_with(server.addr(), r#"{"verbose":false,"user":"u","pass":"p"}"#);
     assert_eq!(info["max_payload"], 3000);
     c.sync_clean();
+}
+
+#[test]
+fn sighup_reloads_max_payload_for_new_connections() {
+    let server = TestServer::start("max_payload: 1024");
+    let mut old = RawClient::connect_quiet(server.addr());
+    let conf = std::fs::read_to_string(server.conf_path()).expect("read conf");
+    std::fs::write(
+        server.conf_path(),
+        conf.replace("max_payload: 1024", "max_payload: 2048"),
+    )
+    .expect("rewrite conf");
+    server.signal("HUP");
+    // The reload is asynchronous: look at fresh connections until one sees the new limit.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let info = RawClient::connect(server.addr()).read_info();
+        if info["max_payload"] == 2048 {
+            break;
+        }
+        assert_eq!(info["max_payload"], 1024, "{info}");
+        assert!(
+            Instant::now() < deadline,
+            "reload not applied within {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Existing connections survive a reload (an async INFO would be fine for clients).
+    let frames = old.sync();
+    assert!(
+        frames.iter().all(|f| matches!(f, Frame::Info(_))),
+        "unexpected frames on the old connection: {frames:?}"
+    );
+}
+
+#[test]
+fn sighup_with_broken_config_keeps_running() {
+    let server = TestServer::start("max_payload: 1024");
+    let conf = std::fs::read_to_string(server.conf_path()).expect("read conf");
+    std::fs::write(server.conf_path(), format!("{conf}\nauthorization {{\n")).expect("write");
+    server.signal("HUP");
+    // A failed reload changes nothing: the server keeps serving with the old limit.
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < deadline {
+        let (mut c, info) = RawClient::connect_with(server.addr(), r#"{"verbose":false}"#);
+        assert_eq!(info["max_payload"], 1024);
+        c.sync_clean();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn pid_file_holds_the_process_id() {
+    let server = TestServer::start("pid_file: \"server.pid\"");
+    let path = server.dir().join("server.pid");
+    let deadline = Instant::now() + WAIT;
+    let text = loop {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if !text.trim().is_empty() {
+                break text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pid file at {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(text.trim(), server.pid().to_string());
 }
 
 #[test]

@@ -500,3 +500,40 @@ fn subscription_survives_other_connection_closing() {
     publisher.sync_clean();
     sub.expect_bytes(b"MSG foo 1 1\r\nx\r\n");
 }
+
+#[test]
+fn payload_of_default_max_size_is_relayed_intact() {
+    let server = TestServer::start("");
+    let mut c = RawClient::connect_quiet(server.addr());
+    let payload: Vec<u8> = (0..1_048_576u32).map(|i| (i % 251) as u8).collect();
+    let mut frame = b"SUB big 1\r\nPUB big 1048576\r\n".to_vec();
+    frame.extend_from_slice(&payload);
+    frame.extend_from_slice(b"\r\n");
+    c.send(&frame);
+    let msg = c.expect_msg();
+    assert!(msg.payload == payload, "payload corrupted");
+    c.sync_clean();
+}
+
+#[test]
+fn queue_member_leaving_hands_work_to_the_rest() {
+    let server = TestServer::start("");
+    let mut leaving = RawClient::connect_quiet(server.addr());
+    leaving.send("SUB work grp 1\r\n");
+    leaving.sync_clean();
+    let mut staying = RawClient::connect_quiet(server.addr());
+    staying.send("SUB work grp 1\r\n");
+    staying.sync_clean();
+    leaving.send("UNSUB 1\r\n");
+    leaving.sync_clean();
+    let mut publisher = RawClient::connect_quiet(server.addr());
+    for i in 0..10 {
+        publisher.send(format!("PUB work 1\r\n{i}\r\n"));
+    }
+    publisher.sync_clean();
+    for i in 0..10 {
+        assert_eq!(staying.expect_msg().payload, format!("{i}").into_bytes());
+    }
+    staying.sync_clean();
+    leaving.sync_clean();
+}
