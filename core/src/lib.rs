@@ -28,6 +28,7 @@ pub mod sublist;
 pub mod time;
 pub mod bugs;
 pub mod event;
+pub mod interest;
 pub mod auth;
 pub mod session;
 pub mod leaf;

@@ -17,20 +17,19 @@ use rejoin_core::event::{Cid, CloseReason, Event};
 use rejoin_core::proto::encode;
 use rejoin_core::proto::parser::{parse, Dialect, Limits, Op, Parsed};
 use rejoin_core::session::{ClientSession, Step};
-use rejoin_core::sublist::MatchResult;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::outbound::{Outbound, Push};
-use super::state::{splitmix64, Account, ConnInfo, ConnShared, Shared, Subscription};
+use super::outbound::Outbound;
+use super::route::{Router, Source};
+use super::state::{splitmix64, ConnInfo, ConnKind, ConnShared, Shared, Subscription};
 use crate::transport::Stream;
-
-type Match = Arc<MatchResult<Arc<Subscription>>>;
 
 /// Serve one accepted client connection until it closes.
 pub async fn run<S: Stream>(shared: Arc<Shared>, stream: S, cid: Cid, addr: String) {
     let settings = shared.settings();
     let conn = Arc::new(ConnShared {
         cid,
+        kind: ConnKind::Client,
         outbound: Outbound::new(settings.max_pending),
         headers: Default::default(),
         info: std::sync::Mutex::new(ConnInfo {
@@ -70,12 +69,8 @@ pub async fn run<S: Stream>(shared: Arc<Shared>, stream: S, cid: Cid, addr: Stri
         shared: shared.clone(),
         conn: conn.clone(),
         session,
-        account,
+        router: Router::new(shared.clone(), conn.clone(), account, rng),
         subs: HashMap::new(),
-        cache: HashMap::new(),
-        cache_gen: u64::MAX,
-        touched: Vec::new(),
-        rng,
         limits: Limits {
             max_control_line: settings.max_control_line,
             max_payload: Some(settings.max_payload),
@@ -117,15 +112,8 @@ struct Client {
     shared: Arc<Shared>,
     conn: Arc<ConnShared>,
     session: ClientSession,
-    account: Arc<Account>,
+    router: Router,
     subs: HashMap<Box<str>, Arc<Subscription>>,
-    /// Per-connection match cache, valid for one account generation (nats-server's
-    /// per-client result cache): no lock is taken on a hit.
-    cache: HashMap<Box<str>, Match>,
-    cache_gen: u64,
-    /// Outbounds written to in this read batch, woken once at its end.
-    touched: Vec<Arc<ConnShared>>,
-    rng: u64,
     limits: Limits,
     max_subs: usize,
     in_msgs: u64,
@@ -156,7 +144,7 @@ impl Client {
                 _ = sleep_until_opt(deadline) => {
                     self.session.handle_timeout(self.shared.now());
                     self.flush_session();
-                    self.wake_touched();
+                    self.router.wake_touched();
                     if let Some(r) = self.session.close_reason() {
                         return r.clone();
                     }
@@ -166,7 +154,7 @@ impl Client {
                         Ok(0) | Err(_) => return CloseReason::ClientClosed,
                         Ok(_) => {
                             let closed = self.process(&mut buf);
-                            self.wake_touched();
+                            self.router.wake_touched();
                             self.publish_counters();
                             if let Some(r) = closed {
                                 return r;
@@ -219,17 +207,16 @@ impl Client {
             Step::Connected(c) => {
                 let headers = self.session.opts().headers;
                 self.conn.headers.store(headers, Ordering::Release);
-                if *c.identity.account != *self.account.name {
-                    self.account = self.shared.account(&c.identity.account);
-                    self.cache.clear();
-                    self.cache_gen = u64::MAX;
+                if *c.identity.account != *self.router.account().name {
+                    let account = self.shared.account(&c.identity.account);
+                    self.router.set_account(account);
                 }
                 let mut i = self.conn.info.lock().expect("info lock");
                 i.name = c.name;
                 i.lang = c.lang;
                 i.version = c.version;
                 i.user = c.identity.user;
-                i.account = self.account.name.to_string();
+                i.account = self.router.account().name.to_string();
                 None
             }
             Step::Publish {
@@ -238,7 +225,19 @@ impl Client {
                 headers,
                 payload,
             } => {
-                self.publish(subject, reply, headers, payload);
+                self.in_msgs += 1;
+                self.in_bytes += (payload.len() + headers.map_or(0, <[u8]>::len)) as u64;
+                let src = Source {
+                    echo: self.session.opts().echo,
+                    queues: None,
+                };
+                let interest = self.router.route(subject, reply, headers, payload, src);
+                let opts = self.session.opts();
+                if !interest && opts.no_responders && opts.headers {
+                    if let Some(reply) = reply {
+                        self.router.no_responders(reply);
+                    }
+                }
                 None
             }
             Step::Subscribe {
@@ -280,8 +279,9 @@ impl Client {
             max: Default::default(),
             delivered: Default::default(),
             removed: Default::default(),
+            weight: 1.into(),
         });
-        self.account.insert(sub.clone());
+        self.router.account().insert(sub.clone());
         self.subs.insert(sid.into(), sub);
         self.subs_generation += 1;
         self.session.ack();
@@ -305,171 +305,16 @@ impl Client {
                 return;
             }
         }
-        self.account.remove(&sub);
+        self.router.account().remove(&sub);
         self.subs.remove(sid);
         self.subs_generation += 1;
-    }
-
-    fn lookup(&mut self, subject: &str) -> Match {
-        let gen = self.account.generation.load(Ordering::Acquire);
-        if gen != self.cache_gen {
-            self.cache.clear();
-            self.cache_gen = gen;
-        }
-        if let Some(m) = self.cache.get(subject) {
-            return m.clone();
-        }
-        let m = self
-            .account
-            .sublist
-            .read()
-            .expect("sublist lock")
-            .matches(subject);
-        if self.cache.len() >= 1024 {
-            self.cache.clear();
-        }
-        self.cache.insert(subject.into(), m.clone());
-        m
-    }
-
-    fn publish(
-        &mut self,
-        subject: &str,
-        reply: Option<&str>,
-        headers: Option<&[u8]>,
-        payload: &[u8],
-    ) {
-        self.in_msgs += 1;
-        self.in_bytes += (payload.len() + headers.map_or(0, <[u8]>::len)) as u64;
-        let m = self.lookup(subject);
-        let echo = self.session.opts().echo;
-        let mut delivered = false;
-        for sub in &m.plain {
-            delivered |= self.deliver(sub, subject, reply, headers, payload, echo);
-        }
-        for group in &m.queues {
-            let n = group.members.len();
-            if n == 0 {
-                continue;
-            }
-            self.rng = splitmix64(self.rng);
-            let start = (self.rng % n as u64) as usize;
-            // Try members in turn from a random start: a member that just went away must not
-            // swallow the message meant for the group.
-            for i in 0..n {
-                if self.deliver(
-                    &group.members[(start + i) % n],
-                    subject,
-                    reply,
-                    headers,
-                    payload,
-                    echo,
-                ) {
-                    delivered = true;
-                    break;
-                }
-            }
-        }
-        if !delivered && m.plain.is_empty() && m.queues.is_empty() {
-            if let Some(reply) = reply {
-                self.no_responders(reply);
-            }
-        }
-    }
-
-    /// Deliver one message to one subscription; false if it was skipped.
-    fn deliver(
-        &mut self,
-        sub: &Arc<Subscription>,
-        subject: &str,
-        reply: Option<&str>,
-        headers: Option<&[u8]>,
-        payload: &[u8],
-        echo: bool,
-    ) -> bool {
-        if (!echo && sub.cid == self.conn.cid) || sub.removed.load(Ordering::Acquire) {
-            return false;
-        }
-        let max = sub.max.load(Ordering::Acquire);
-        if max > 0 {
-            let n = sub.delivered.fetch_add(1, Ordering::AcqRel) + 1;
-            if n > max {
-                return false;
-            }
-            if n == max {
-                self.account.remove(sub);
-            }
-        } else {
-            sub.delivered.fetch_add(1, Ordering::Relaxed);
-        }
-        let conn = &sub.conn;
-        let headers = headers.filter(|_| conn.headers.load(Ordering::Relaxed));
-        let len = encode::msg_len(subject, &sub.sid, reply, headers, payload);
-        let pushed = conn.outbound.push(len, |out| match headers {
-            Some(h) => encode::hmsg(out, subject, &sub.sid, reply, h, payload),
-            None => encode::msg(out, subject, &sub.sid, reply, payload),
-        });
-        match pushed {
-            Push::Queued => {
-                conn.outbound.out_msgs.fetch_add(1, Ordering::Relaxed);
-                conn.outbound.out_bytes.fetch_add(
-                    (payload.len() + headers.map_or(0, <[u8]>::len)) as u64,
-                    Ordering::Relaxed,
-                );
-                if conn.outbound.schedule() {
-                    self.touched.push(conn.clone());
-                }
-                true
-            }
-            Push::BecameSlow => {
-                self.shared
-                    .stats
-                    .slow_consumers
-                    .fetch_add(1, Ordering::Relaxed);
-                false
-            }
-            Push::Closed => false,
-        }
-    }
-
-    /// A request nobody can answer: a 503 status message to the requester's own reply
-    /// subscription, when it asked for them.
-    fn no_responders(&mut self, reply: &str) {
-        let opts = self.session.opts();
-        if !(opts.no_responders && opts.headers) {
-            return;
-        }
-        let m = self.lookup(reply);
-        const STATUS: &[u8] = b"NATS/1.0 503\r\n\r\n";
-        let mine = m
-            .plain
-            .iter()
-            .chain(m.queues.iter().flat_map(|g| g.members.iter()));
-        let Some(sub) = mine.into_iter().find(|s| s.cid == self.conn.cid) else {
-            return;
-        };
-        let len = encode::msg_len(reply, &sub.sid, None, Some(STATUS), b"");
-        let pushed = self.conn.outbound.push(len, |out| {
-            encode::hmsg(out, reply, &sub.sid, None, STATUS, b"")
-        });
-        if pushed == Push::Queued && self.conn.outbound.schedule() {
-            self.touched.push(self.conn.clone());
-        }
     }
 
     /// Move the session's protocol replies into our outbound buffer, ahead of anything
     /// routing adds next.
     fn flush_session(&mut self) {
         if let Some(bytes) = self.session.take_outbox() {
-            // Replies are tiny and must not be refused as slow-consumer traffic ahead of an
-            // -ERR; max_pending still bounds them through the same buffer.
-            let _ = self
-                .conn
-                .outbound
-                .push(bytes.len(), |out| out.extend_from_slice(&bytes));
-            if self.conn.outbound.schedule() {
-                self.touched.push(self.conn.clone());
-            }
+            self.router.reply(&bytes);
         }
         while let Some(ev) = self.session.poll_event() {
             self.shared.emit(ev);
@@ -494,16 +339,10 @@ impl Client {
         }
     }
 
-    fn wake_touched(&mut self) {
-        for c in self.touched.drain(..) {
-            c.outbound.wake_writer();
-        }
-    }
-
     fn cleanup(&mut self, reason: CloseReason) {
-        self.wake_touched();
+        self.router.wake_touched();
         for (_, sub) in self.subs.drain() {
-            self.account.remove(&sub);
+            self.router.account().remove(&sub);
         }
         // Leave the registry before folding counters in, so /varz never counts them twice.
         self.shared
@@ -528,14 +367,16 @@ impl Client {
     }
 }
 
-async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+/// Sleep until `deadline`, or forever when there is none.
+pub(crate) async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }
 
-async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
+/// Flush a connection's outbound buffer to its socket until the connection closes.
+pub(crate) async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
     shared: Arc<Shared>,
     conn: Arc<ConnShared>,
     mut w: W,

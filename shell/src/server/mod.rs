@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod outbound;
+pub mod route;
 pub mod run;
 pub mod settings;
 pub mod state;

@@ -3,11 +3,13 @@
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rejoin_core::event::{Cid, Event};
-use rejoin_core::sublist::Sublist;
+use rejoin_core::interest::{Announce, InterestBook, Origin};
+use rejoin_core::proto::encode;
+use rejoin_core::sublist::{Interest, Sublist};
 use rejoin_core::time::Instant;
 
 use super::outbound::Outbound;
@@ -34,6 +36,9 @@ pub struct Subscription {
     pub delivered: AtomicU64,
     /// Set once removed from the index (auto-unsubscribe, UNSUB, close).
     pub removed: AtomicBool,
+    /// Queue members this entry stands for (a leafnode link's `LS+ subject queue weight`);
+    /// 1 for client subscriptions.
+    pub weight: AtomicU32,
 }
 
 impl PartialEq for Subscription {
@@ -54,9 +59,23 @@ impl Ord for Subscription {
 }
 
 /// A connection as other tasks see it.
+/// What kind of connection, for routing and interest rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnKind {
+    /// A NATS client.
+    Client,
+    /// A leafnode link; `solicited` when we dialed it (the peer is our hub).
+    Leaf {
+        /// We dialed it.
+        solicited: bool,
+    },
+}
+
 pub struct ConnShared {
     /// Connection id.
     pub cid: Cid,
+    /// Client or leafnode link.
+    pub kind: ConnKind,
     /// Where frames for this connection go.
     pub outbound: Outbound,
     /// Whether the client understands HMSG (set by CONNECT).
@@ -101,37 +120,155 @@ pub struct Account {
     /// Mirrors the index generation outside the lock, so a publisher can validate its
     /// per-connection match cache without touching the lock at all.
     pub generation: AtomicU64,
+    /// Interest bookkeeping for leafnode links, and the links themselves. Announcements are
+    /// encoded into link buffers while this lock is held, so LS+/LS- for one subject reach
+    /// every link in the order the changes happened.
+    pub links: Mutex<AccountLinks>,
+    /// Our `$LDS.<id>` loop-detection subject for this account.
+    pub lds: String,
+}
+
+/// Registered leafnode links of an account and what they have been told.
+#[derive(Default)]
+pub struct AccountLinks {
+    /// Interest counts by origin.
+    pub book: InterestBook,
+    /// Registered links by id.
+    pub conns: BTreeMap<Cid, Arc<ConnShared>>,
+}
+
+impl AccountLinks {
+    /// Write announcements into the links' buffers.
+    pub fn announce(&self, announcements: Vec<(Cid, Announce)>) {
+        for (id, a) in announcements {
+            let Some(conn) = self.conns.get(&id) else {
+                continue;
+            };
+            let mut frame = Vec::with_capacity(64);
+            match &a {
+                Announce::Add { subject, queue } => encode::ls_plus(
+                    &mut frame,
+                    subject,
+                    queue.as_ref().map(|(q, n)| (q.as_str(), *n)),
+                ),
+                Announce::Remove { subject, queue } => {
+                    encode::ls_minus(&mut frame, subject, queue.as_deref())
+                }
+            }
+            let _ = conn
+                .outbound
+                .push(frame.len(), |b| b.extend_from_slice(&frame));
+            conn.outbound.wake_writer();
+        }
+    }
+}
+
+fn origin_of(conn: &ConnShared) -> Origin {
+    match conn.kind {
+        ConnKind::Client => Origin::Local,
+        ConnKind::Leaf { .. } => Origin::Link(conn.cid),
+    }
 }
 
 impl Account {
-    /// A new, empty account.
-    pub fn new(name: Arc<str>) -> Self {
+    /// A new, empty account; `lds_salt` makes its loop-detection subject unique per server.
+    pub fn new(name: Arc<str>, lds_salt: u64) -> Self {
+        let mut links = AccountLinks::default();
+        let lds = format!("$LDS.{}", lds_token(lds_salt));
+        // Our own loop-detection subject is interest every link must hear about.
+        links.book.add(Origin::Local, &lds, None, 1);
         Account {
             name,
             sublist: RwLock::new(Sublist::new()),
             generation: AtomicU64::new(0),
+            links: Mutex::new(links),
+            lds,
         }
     }
 
-    /// Add `sub` to the index.
+    /// Add `sub` to the index and announce it to leafnode links.
     pub fn insert(&self, sub: Arc<Subscription>) -> bool {
-        let mut list = self.sublist.write().expect("sublist lock");
-        let ok = list
-            .insert(&sub.subject, sub.queue.as_deref(), sub.clone())
-            .is_ok();
-        self.generation.store(list.generation(), Ordering::Release);
+        let mut links = self.links.lock().expect("links lock");
+        let ok = {
+            let mut list = self.sublist.write().expect("sublist lock");
+            let ok = list
+                .insert(&sub.subject, sub.queue.as_deref(), sub.clone())
+                .is_ok();
+            self.generation.store(list.generation(), Ordering::Release);
+            ok
+        };
+        if ok {
+            let n = sub.weight.load(Ordering::Relaxed);
+            let a = links
+                .book
+                .add(origin_of(&sub.conn), &sub.subject, sub.queue.as_deref(), n);
+            links.announce(a);
+        }
         ok
     }
 
-    /// Remove `sub` from the index (idempotent).
+    /// Remove `sub` from the index (idempotent) and announce it.
     pub fn remove(&self, sub: &Arc<Subscription>) {
         if sub.removed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let mut list = self.sublist.write().expect("sublist lock");
-        list.remove(&sub.subject, sub.queue.as_deref(), sub);
-        self.generation.store(list.generation(), Ordering::Release);
+        let mut links = self.links.lock().expect("links lock");
+        {
+            let mut list = self.sublist.write().expect("sublist lock");
+            list.remove(&sub.subject, sub.queue.as_deref(), sub);
+            self.generation.store(list.generation(), Ordering::Release);
+        }
+        let n = sub.weight.load(Ordering::Relaxed);
+        let a = links
+            .book
+            .remove(origin_of(&sub.conn), &sub.subject, sub.queue.as_deref(), n);
+        links.announce(a);
     }
+
+    /// A link's queue interest changed weight (`LS+ subject queue weight` again).
+    pub fn reweight(&self, sub: &Arc<Subscription>, weight: u32) {
+        let mut links = self.links.lock().expect("links lock");
+        sub.weight.store(weight, Ordering::Relaxed);
+        let a = links.book.set(
+            origin_of(&sub.conn),
+            &sub.subject,
+            sub.queue.as_deref(),
+            weight,
+        );
+        links.announce(a);
+    }
+
+    /// Register a leafnode link; returns the interest to dump to it.
+    pub fn add_link(&self, conn: Arc<ConnShared>, solicited: bool) -> Vec<Interest> {
+        let mut links = self.links.lock().expect("links lock");
+        links.conns.insert(conn.cid, conn.clone());
+        links
+            .book
+            .add_link(conn.cid, solicited)
+            .into_iter()
+            .filter(|i| i.subject != self.lds)
+            .collect()
+    }
+
+    /// Unregister a link (its own subscriptions must already be removed).
+    pub fn remove_link(&self, cid: Cid) {
+        let mut links = self.links.lock().expect("links lock");
+        let a = links.book.remove_link(cid);
+        links.announce(a);
+        links.conns.remove(&cid);
+    }
+}
+
+/// A nats-style random-looking token for `$LDS` subjects (22 chars, like a NUID).
+fn lds_token(salt: u64) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut x = salt;
+    (0..22)
+        .map(|_| {
+            x = splitmix64(x);
+            ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
+        })
+        .collect()
 }
 
 /// Server-wide counters (per-connection counters are folded in when a connection closes).
@@ -206,9 +343,12 @@ impl Shared {
         if let Some(a) = self.accounts.read().expect("accounts lock").get(name) {
             return a.clone();
         }
+        let salt = self.derive_seed(name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        }));
         let mut map = self.accounts.write().expect("accounts lock");
         map.entry(Arc::from(name))
-            .or_insert_with(|| Arc::new(Account::new(Arc::from(name))))
+            .or_insert_with(|| Arc::new(Account::new(Arc::from(name), salt)))
             .clone()
     }
 
