@@ -120,7 +120,8 @@ pub struct LeafUser {
     pub account: Option<String>,
 }
 
-/// A `tls { }` block (leafnode listener or remote). `insecure` is deliberately absent.
+/// A `tls { }` block (client port, leafnode listener or remote). `insecure` is deliberately
+/// absent.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
@@ -133,6 +134,17 @@ pub struct TlsConfig {
     pub timeout: Duration,
     /// Start TLS before the INFO exchange instead of after it.
     pub handshake_first: bool,
+}
+
+impl TlsConfig {
+    /// How long a TLS handshake may take. `0` means the default, as in nats-server.
+    pub fn handshake_timeout(&self) -> Duration {
+        if self.timeout.is_zero() {
+            DEFAULT_TLS_TIMEOUT
+        } else {
+            self.timeout
+        }
+    }
 }
 
 impl Default for TlsConfig {

@@ -34,8 +34,9 @@
 //! Top level: `server_name`, `listen`, `host`|`net`, `port`, `http`, `http_port`|
 //! `monitor_port`, `max_payload`, `max_pending`, `max_control_line`, `max_connections`,
 //! `max_subscriptions`|`max_subs`, `ping_interval`, `ping_max`, `write_deadline`,
-//! `lame_duck_duration`, `authorization`, `no_auth_user`, `accounts`, `leafnodes`, `debug`,
-//! `trace`, `logtime`, `log_file`, `pid_file`, `presence`, `seed`. Option names match
+//! `lame_duck_duration`, `authorization`, `no_auth_user`, `accounts`, `tls` (client port:
+//! `cert_file`, `key_file`, `ca_file`, `verify`, `timeout`, `handshake_first`), `leafnodes`,
+//! `debug`, `trace`, `logtime`, `log_file`, `pid_file`, `presence`, `seed`. Option names match
 //! case-insensitively, as in nats-server. Unknown keys are errors.
 //!
 //! # Where we intentionally differ from nats-server 2.9.10
@@ -59,6 +60,12 @@
 //!   of one option (`port` and `Port`, or an option and its alias) are an error.
 //! - `seed`, `presence`, and a remote's `name`, `backoff`, `backbone`, `disabled` and
 //!   `first_info_timeout` are ours (the last two exist in later nats-server versions).
+//! - A listener's `tls` block (top level, `leafnodes`) must name `cert_file` and `key_file`,
+//!   and `verify` needs `ca_file`: rejoin trusts no system roots. `handshake_first` on the
+//!   client port is 2.10's TLS-first; 2.9.10 has no such option.
+//! - With client-port TLS, an `authorization.timeout` equal to the 2 s default counts as
+//!   unset and becomes `tls.timeout` + 1 s, as an unset one does in nats-server (which keeps
+//!   an explicit 2 s).
 //! - A top-level `port: 0` means the default port and `-1` any free port, as in
 //!   nats-server; [`Config::port`] then holds [`EPHEMERAL_PORT`] (0).
 
@@ -151,6 +158,8 @@ pub struct Config {
     pub no_auth_user: Option<String>,
     /// Accounts by name (sorted by name, which keeps iteration deterministic).
     pub accounts: BTreeMap<String, Account>,
+    /// TLS on the client port; `None`: plaintext.
+    pub tls: Option<TlsConfig>,
     pub leafnodes: Leafnodes,
     pub debug: bool,
     pub trace: bool,
@@ -185,6 +194,7 @@ impl Default for Config {
             authorization: None,
             no_auth_user: None,
             accounts: BTreeMap::new(),
+            tls: None,
             leafnodes: Leafnodes::default(),
             debug: false,
             trace: false,
@@ -229,12 +239,20 @@ impl Config {
         self.http_port.map(|p| HostPort::new(self.host.clone(), p))
     }
 
-    /// Time a client has to send CONNECT.
+    /// Time a client has to send CONNECT, counted from the accept. With TLS on the client
+    /// port the handshake eats into it, so (as in nats-server) an unset timeout becomes
+    /// `tls.timeout` + 1 s.
     pub fn auth_timeout(&self) -> Duration {
-        self.authorization
+        let explicit = self
+            .authorization
             .as_ref()
             .map(|a| a.timeout)
-            .unwrap_or(DEFAULT_AUTH_TIMEOUT)
+            .filter(|t| *t != DEFAULT_AUTH_TIMEOUT);
+        match (explicit, &self.tls) {
+            (Some(t), _) => t,
+            (None, Some(tls)) => tls.handshake_timeout() + Duration::from_secs(1),
+            (None, None) => DEFAULT_AUTH_TIMEOUT,
+        }
     }
 
     /// Presence settings when presence tracking is on.

@@ -936,3 +936,73 @@ fn diff_with_duplicate_identities_is_deterministic() {
     assert_eq!(d.unchanged.len(), 1);
     assert_eq!(d.removed.len(), 1);
 }
+
+// ---- client-port TLS --------------------------------------------------------------------
+
+#[test]
+fn client_tls_block() {
+    let c = valid(
+        "tls { cert_file: c.pem, key_file: k.pem, ca_file: ca.pem, verify: true, timeout: 0.5, handshake_first: true }",
+    );
+    let t = c.tls.as_ref().unwrap();
+    assert_eq!(t.cert_file.as_deref(), Some("c.pem"));
+    assert_eq!(t.key_file.as_deref(), Some("k.pem"));
+    assert_eq!(t.ca_file.as_deref(), Some("ca.pem"));
+    assert!(t.verify && t.handshake_first);
+    assert_eq!(t.handshake_timeout(), Duration::from_millis(500));
+    assert_eq!(Config::default().tls, None);
+    // nats-server treats a zero timeout as unset.
+    let c = valid("tls { cert_file: c.pem, key_file: k.pem, timeout: 0 }");
+    assert_eq!(c.tls.unwrap().handshake_timeout(), secs(2));
+}
+
+#[test]
+fn tls_stretches_an_unset_auth_timeout() {
+    let tls = "tls { cert_file: c.pem, key_file: k.pem }\n";
+    assert_eq!(valid(tls).auth_timeout(), secs(3));
+    assert_eq!(
+        valid("tls { cert_file: c.pem, key_file: k.pem, timeout: 5 }").auth_timeout(),
+        secs(6)
+    );
+    assert_eq!(
+        valid(&format!("{tls}authorization {{ token: t }}")).auth_timeout(),
+        secs(3)
+    );
+    assert_eq!(
+        valid(&format!("{tls}authorization {{ token: t, timeout: 1 }}")).auth_timeout(),
+        secs(1)
+    );
+    assert_eq!(valid("authorization { token: t }").auth_timeout(), secs(2));
+}
+
+#[test]
+fn tls_validation() {
+    for (text, err) in [
+        (
+            "tls { cert_file: c.pem }",
+            "tls: cert_file and key_file must be given together",
+        ),
+        (
+            "tls { key_file: k.pem }",
+            "tls: cert_file and key_file must be given together",
+        ),
+        ("tls { }", "tls: a listener needs cert_file and key_file"),
+        (
+            "tls { cert_file: c.pem, key_file: k.pem, verify: true }",
+            "tls: verify needs ca_file (rejoin trusts no system roots)",
+        ),
+        (
+            "leafnodes { tls { ca_file: ca.pem } }",
+            "leafnodes.tls: a listener needs cert_file and key_file",
+        ),
+        (
+            "leafnodes { remotes: [ { url: nats://a }, { url: nats://b, tls { key_file: k.pem } } ] }",
+            "leafnodes.remotes[1].tls: cert_file and key_file must be given together",
+        ),
+    ] {
+        assert_eq!(invalid(text).to_string(), err, "{text}");
+    }
+    // A soliciting side needs no certificate of its own.
+    valid("leafnodes { remotes: [ { url: tls://a, tls { ca_file: ca.pem } } ] }");
+    valid("tls { cert_file: c.pem, key_file: k.pem, ca_file: ca.pem }");
+}

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::duration::format_go_duration;
+use super::leaf::TlsConfig;
 use super::remote::{Backoff, RemoteConfig, REMOTE_SCHEMES};
 use super::{Config, MAX_PAYLOAD_LIMIT};
 
@@ -72,6 +73,12 @@ pub enum ConfigError {
     InvalidSubject { path: String, subject: String },
     #[error("presence.accounts: account \"{0}\" is not defined")]
     UnknownPresenceAccount(String),
+    #[error("{path}: cert_file and key_file must be given together")]
+    TlsCertKeyPair { path: String },
+    #[error("{path}: a listener needs cert_file and key_file")]
+    TlsListenerWithoutCert { path: String },
+    #[error("{path}: verify needs ca_file (rejoin trusts no system roots)")]
+    TlsVerifyWithoutCa { path: String },
 }
 
 impl Config {
@@ -79,6 +86,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_limits()?;
         self.validate_auth()?;
+        self.validate_tls()?;
         self.validate_leafnodes()?;
         self.validate_presence()
     }
@@ -226,6 +234,31 @@ impl Config {
         Ok(())
     }
 
+    /// File contents are the shell's business (read at startup and reload); here only
+    /// which fields belong together.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let listeners = [
+            ("tls".to_string(), self.tls.as_ref()),
+            ("leafnodes.tls".to_string(), self.leafnodes.tls.as_ref()),
+        ];
+        for (path, tls) in listeners {
+            let Some(tls) = tls else { continue };
+            check_tls_pair(&path, tls)?;
+            if tls.cert_file.is_none() {
+                return Err(ConfigError::TlsListenerWithoutCert { path });
+            }
+            if tls.verify && tls.ca_file.is_none() {
+                return Err(ConfigError::TlsVerifyWithoutCa { path });
+            }
+        }
+        for (i, r) in self.leafnodes.remotes.iter().enumerate() {
+            if let Some(tls) = &r.tls {
+                check_tls_pair(&format!("leafnodes.remotes[{i}].tls"), tls)?;
+            }
+        }
+        Ok(())
+    }
+
     fn validate_presence(&self) -> Result<(), ConfigError> {
         let Some(p) = &self.presence else {
             return Ok(());
@@ -239,6 +272,15 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn check_tls_pair(path: &str, tls: &TlsConfig) -> Result<(), ConfigError> {
+    if tls.cert_file.is_some() != tls.key_file.is_some() {
+        return Err(ConfigError::TlsCertKeyPair {
+            path: path.to_string(),
+        });
+    }
+    Ok(())
 }
 
 fn check_backoff(path: &str, b: &Backoff) -> Result<(), ConfigError> {
