@@ -1,6 +1,8 @@
 //! The data plane: listeners, connection tasks, routing, and the server's shared state.
 
 pub mod client;
+pub mod control;
+pub mod leaf;
 pub mod outbound;
 pub mod route;
 pub mod run;

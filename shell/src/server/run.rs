@@ -8,6 +8,8 @@ use std::time::Duration;
 use rejoin_core::config::Config;
 use rejoin_core::event::{CloseReason, Event};
 
+use super::client::sleep_until_opt;
+use super::control::LeafControl;
 use super::settings::Settings;
 use super::state::{splitmix64, Shared, Stats};
 use crate::transport::{Listener, Transport};
@@ -29,6 +31,8 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
         settings: RwLock::new(settings.clone()),
         accounts: RwLock::new(BTreeMap::new()),
         conns: Mutex::new(BTreeMap::new()),
+        leafs: Mutex::new(BTreeMap::new()),
+        gates: env.gates.clone(),
         next_cid: AtomicU64::new(1),
         next_sub_id: AtomicU64::new(1),
         stats: Stats::default(),
@@ -60,22 +64,46 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
         },
         None => None,
     };
+    let mut leaf_listener = match config.leafnodes.listen_addr() {
+        Some(addr) => match transport.bind(&addr.to_string()).await {
+            Ok(l) => {
+                if let Ok(a) = l.local_addr() {
+                    tracing::info!("Listening for leafnode connections on {a}");
+                }
+                Some(l)
+            }
+            Err(e) => return Exit::StartupFailed(format!("cannot listen on {addr}: {e}")),
+        },
+        None => None,
+    };
+    let leaf_port = leaf_listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port());
     if let Some(p) = &settings.pid_file {
         if let Err(e) = std::fs::write(p, std::process::id().to_string()) {
             tracing::warn!("cannot write pid file {p}: {e}");
         }
     }
+    let mut leafs = LeafControl::new(shared.clone(), transport.clone(), &config, leaf_port);
+    let mut config = config;
     shared.emit(Event::ServerReady {
         server_name: settings.server_name.clone(),
     });
     tracing::info!("Server is ready");
+    leafs.drain();
 
     let mut conns = tokio::task::JoinSet::new();
     loop {
+        let deadline = leafs.deadline();
         tokio::select! {
             biased;
             cmd = env.commands.recv() => match cmd {
-                Some(Command::Reload(cfg)) => reload(&shared, &cfg),
+                Some(Command::Reload(cfg)) => {
+                    if reload(&shared, &config, &cfg, &mut leafs) {
+                        config = *cfg;
+                    }
+                }
                 Some(Command::Shutdown) | Some(Command::LameDuck) => break,
                 None => {
                     // The embedder dropped its command sender: nothing can stop us gracefully
@@ -83,10 +111,19 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
                     std::future::pending::<()>().await;
                 }
             },
+            Some(report) = leafs.reports.recv() => leafs.handle_report(report),
+            _ = sleep_until_opt(deadline) => leafs.handle_timeout(),
             accepted = listener.accept() => match accepted {
                 Ok((stream, addr)) => accept(&shared, &mut conns, stream, addr.to_string()),
                 Err(e) => {
                     tracing::warn!("accept error: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            accepted = accept_opt(&mut leaf_listener) => match accepted {
+                Ok((stream, addr)) => leafs.accept(stream, addr.to_string()),
+                Err(e) => {
+                    tracing::warn!("leafnode accept error: {e}");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             },
@@ -97,6 +134,7 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
     shared.emit(Event::ShutdownStarted);
     tracing::info!("Initiating Shutdown...");
     drop(listener);
+    drop(leaf_listener);
     let _ = shared.shutdown.send(true);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while conns.join_next().await.is_some() {}
@@ -146,27 +184,52 @@ fn accept<S: crate::transport::Stream>(
     conns.spawn(super::client::run(shared.clone(), stream, cid, addr));
 }
 
-fn reload(shared: &Arc<Shared>, cfg: &Config) {
-    match Settings::from_config(cfg) {
-        Ok(new) => {
-            let old = shared.settings();
-            if new.listen != old.listen || new.http != old.http {
-                let error = "changing listen or http addresses requires a restart".to_string();
-                tracing::error!("Failed to reload server configuration: {error}");
-                shared.emit(Event::ReloadFailed { error });
-                return;
-            }
-            *shared.settings.write().expect("settings lock") = Arc::new(new);
-            *shared.config_load_time.lock().expect("lock") = shared.now();
-            tracing::info!("Reloaded server configuration");
-            shared.emit(Event::ConfigReloaded);
-        }
-        Err(e) => {
-            tracing::error!("Failed to reload server configuration: {e}");
-            shared.emit(Event::ReloadFailed {
-                error: e.to_string(),
-            });
-        }
+/// Validate the whole new config, then apply it all or not at all. Returns whether it was
+/// applied.
+fn reload<T: Transport>(
+    shared: &Arc<Shared>,
+    old: &Config,
+    new: &Config,
+    leafs: &mut LeafControl<T>,
+) -> bool {
+    let fail = |error: String| {
+        tracing::error!("Failed to reload server configuration: {error}");
+        shared.emit(Event::ReloadFailed { error });
+        false
+    };
+    let settings = match Settings::from_config(new) {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    let current = shared.settings();
+    if settings.listen != current.listen {
+        return fail("config reload not supported for listen: requires a restart".into());
+    }
+    if settings.http != current.http {
+        return fail("config reload not supported for http: requires a restart".into());
+    }
+    if new.leafnodes.listen_addr() != old.leafnodes.listen_addr() {
+        return fail("config reload not supported for leafnodes listen: requires a restart".into());
+    }
+    // Remotes last: it is the only part that can still refuse, and it applies nothing when
+    // it does.
+    *shared.settings.write().expect("settings lock") = Arc::new(settings);
+    if let Err(e) = leafs.reload(new) {
+        *shared.settings.write().expect("settings lock") = current;
+        return fail(e.to_string());
+    }
+    *shared.config_load_time.lock().expect("lock") = shared.now();
+    tracing::info!("Reloaded server configuration");
+    shared.emit(Event::ConfigReloaded);
+    true
+}
+
+async fn accept_opt<L: Listener>(
+    l: &mut Option<L>,
+) -> std::io::Result<(L::Stream, std::net::SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
     }
 }
 

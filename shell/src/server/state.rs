@@ -238,16 +238,23 @@ impl Account {
         links.announce(a);
     }
 
-    /// Register a leafnode link; returns the interest to dump to it.
-    pub fn add_link(&self, conn: Arc<ConnShared>, solicited: bool) -> Vec<Interest> {
+    /// Register a leafnode link and hand its initial interest dump to `send`, which runs
+    /// under the interest lock so that no later announcement can overtake the dump.
+    pub fn add_link_with(
+        &self,
+        conn: Arc<ConnShared>,
+        solicited: bool,
+        send: impl FnOnce(&[Interest]),
+    ) {
         let mut links = self.links.lock().expect("links lock");
         links.conns.insert(conn.cid, conn.clone());
-        links
+        let dump: Vec<Interest> = links
             .book
             .add_link(conn.cid, solicited)
             .into_iter()
             .filter(|i| i.subject != self.lds)
-            .collect()
+            .collect();
+        send(&dump);
     }
 
     /// Unregister a link (its own subscriptions must already be removed).
@@ -296,8 +303,12 @@ pub struct Shared {
     pub settings: RwLock<Arc<Settings>>,
     /// Accounts by name.
     pub accounts: RwLock<BTreeMap<Arc<str>, Arc<Account>>>,
-    /// Live connections.
+    /// Live client connections.
     pub conns: Mutex<BTreeMap<Cid, Arc<ConnShared>>>,
+    /// Live leafnode links.
+    pub leafs: Mutex<BTreeMap<Cid, Arc<ConnShared>>>,
+    /// Named pause points (simulator gates).
+    pub gates: crate::Gates,
     /// Next connection id.
     pub next_cid: AtomicU64,
     /// Next subscription id.

@@ -1,0 +1,483 @@
+//! One leafnode link: a connection we dialed to a hub (solicited) or one a leaf dialed to
+//! our leafnode port (accepted).
+//!
+//! The reader task owns the sans-I/O [`LeafSession`] (handshake, liveness, loop detection)
+//! and performs what it decides: the peer's interest becomes subscriptions in the account's
+//! index, owned by this link; its messages are routed like a client's (with the link rules
+//! in [`super::route`]). Whether the link may carry traffic at all is not the link's call:
+//! after the handshake it reports to the control loop and waits for [`LinkCmd::Register`]
+//! or [`LinkCmd::Close`]. That is where stale attempts (a remote removed or re-added while
+//! this handshake ran) and duplicate leafs are refused, in one place.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use rejoin_core::event::{Cid, CloseReason, Event};
+use rejoin_core::leaf::{LeafSession, LeafStep, LinkReady, Role};
+use rejoin_core::proto::parser::{parse, Dialect, Limits, Parsed};
+use rejoin_core::remote::{AttemptId, LinkEnd, RemoteInput};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+
+use super::client::{sleep_until_opt, write_loop};
+use super::outbound::Outbound;
+use super::route::{Router, Source};
+use super::state::{ConnInfo, ConnKind, ConnShared, Shared, Subscription};
+use crate::transport::{Stream, Transport};
+
+/// What the control loop tells a link after its handshake.
+#[derive(Debug)]
+pub enum LinkCmd {
+    /// Carry traffic.
+    Register,
+    /// Close now (the remote was removed or disabled, the attempt is stale, or a newer
+    /// duplicate replaced this link).
+    Close(CloseReason),
+}
+
+/// What a link tells the control loop.
+#[derive(Debug)]
+pub enum LinkReport {
+    /// Progress of a solicited link, for the remotes state machine.
+    Remote(RemoteInput),
+    /// An accepted leaf completed its handshake and asks to be registered.
+    AcceptedReady {
+        /// Connection id.
+        cid: Cid,
+        /// Who it is.
+        ready: Box<LinkReady>,
+    },
+    /// An accepted leaf's connection ended.
+    AcceptedClosed {
+        /// Connection id.
+        cid: Cid,
+    },
+}
+
+/// The control loop's handle on a link task.
+#[derive(Clone)]
+pub struct LinkHandle {
+    /// Connection id.
+    pub cid: Cid,
+    /// Commands to the task.
+    pub cmd: mpsc::UnboundedSender<LinkCmd>,
+}
+
+/// How long a dial may take before it counts as failed (nats-server's leafnode dial timeout).
+const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Map why a solicited link closed to what the remotes machine needs to know.
+pub fn link_end(reason: &CloseReason) -> LinkEnd {
+    match reason {
+        CloseReason::StaleConnection => LinkEnd::Stale,
+        CloseReason::LoopDetected => LinkEnd::LoopDetected,
+        CloseReason::PermissionsViolation => LinkEnd::PermissionViolation,
+        CloseReason::ClusterNameConflict => LinkEnd::SameClusterName,
+        CloseReason::AuthorizationViolation | CloseReason::AuthenticationTimeout => {
+            LinkEnd::AuthViolation
+        }
+        CloseReason::Replaced => LinkEnd::Duplicate,
+        CloseReason::ProtocolViolation | CloseReason::IncorrectPort => LinkEnd::ProtocolError,
+        CloseReason::ConfigRemoved | CloseReason::ServerShutdown => LinkEnd::ClosedByUs,
+        _ => LinkEnd::Io,
+    }
+}
+
+/// Dial a hub for `attempt` and run the link until it closes.
+#[allow(clippy::too_many_arguments)]
+pub async fn solicit<T: Transport>(
+    shared: Arc<Shared>,
+    transport: T,
+    cid: Cid,
+    attempt: AttemptId,
+    url: String,
+    session: LeafSession,
+    report: mpsc::UnboundedSender<LinkReport>,
+    mut cmd: mpsc::UnboundedReceiver<LinkCmd>,
+) {
+    let addr = match rejoin_core::config::RemoteUrl::parse(&url) {
+        Ok(u) => format!("{}:{}", u.host, u.port),
+        Err(e) => {
+            let _ = report.send(LinkReport::Remote(RemoteInput::DialFailed {
+                attempt,
+                error: e,
+            }));
+            return;
+        }
+    };
+    shared.gates.pass("leaf.before_dial").await;
+    let stream = match tokio::time::timeout(DIAL_TIMEOUT, transport.connect(&addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            let error = e.to_string();
+            let _ = report.send(LinkReport::Remote(RemoteInput::DialFailed {
+                attempt,
+                error,
+            }));
+            return;
+        }
+        Err(_) => {
+            let error = "dial timeout".to_string();
+            let _ = report.send(LinkReport::Remote(RemoteInput::DialFailed {
+                attempt,
+                error,
+            }));
+            return;
+        }
+    };
+    // A close decided while we were dialing wins: never start a handshake for it.
+    if let Ok(LinkCmd::Close(_)) = cmd.try_recv() {
+        let _ = report.send(LinkReport::Remote(RemoteInput::LinkClosed {
+            attempt,
+            reason: LinkEnd::ClosedByUs,
+        }));
+        return;
+    }
+    let _ = report.send(LinkReport::Remote(RemoteInput::Dialed { attempt }));
+    let reason = run(
+        shared,
+        stream,
+        cid,
+        addr,
+        session,
+        Some(attempt),
+        &report,
+        &mut cmd,
+    )
+    .await;
+    let _ = report.send(LinkReport::Remote(RemoteInput::LinkClosed {
+        attempt,
+        reason: link_end(&reason),
+    }));
+}
+
+/// Run an accepted leaf connection until it closes.
+pub async fn accept<S: Stream>(
+    shared: Arc<Shared>,
+    stream: S,
+    cid: Cid,
+    addr: String,
+    session: LeafSession,
+    report: mpsc::UnboundedSender<LinkReport>,
+    mut cmd: mpsc::UnboundedReceiver<LinkCmd>,
+) {
+    let _ = run(shared, stream, cid, addr, session, None, &report, &mut cmd).await;
+    let _ = report.send(LinkReport::AcceptedClosed { cid });
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run<S: Stream>(
+    shared: Arc<Shared>,
+    stream: S,
+    cid: Cid,
+    addr: String,
+    session: LeafSession,
+    attempt: Option<AttemptId>,
+    report: &mpsc::UnboundedSender<LinkReport>,
+    cmd: &mut mpsc::UnboundedReceiver<LinkCmd>,
+) -> CloseReason {
+    let settings = shared.settings();
+    let solicited = session.role() == Role::Solicit;
+    let conn = Arc::new(ConnShared {
+        cid,
+        kind: ConnKind::Leaf { solicited },
+        // A link's buffer is bounded like a client's: a hub that stops reading is a slow
+        // consumer too, and reconnecting is cheaper than unbounded memory.
+        outbound: Outbound::new(settings.max_pending),
+        headers: Default::default(),
+        info: std::sync::Mutex::new(ConnInfo {
+            addr,
+            start: shared.now(),
+            ..Default::default()
+        }),
+    });
+    let (reader, writer) = tokio::io::split(stream);
+    let writer_task = tokio::spawn(write_loop(shared.clone(), conn.clone(), writer));
+    let account = shared.account(rejoin_core::auth::GLOBAL_ACCOUNT);
+    let seed = shared.derive_seed(cid ^ 0x1eaf);
+    let mut link = Link {
+        shared: shared.clone(),
+        conn: conn.clone(),
+        session,
+        router: Router::new(shared.clone(), conn.clone(), account, seed),
+        subs: BTreeMap::new(),
+        attempt,
+        registered: false,
+        awaiting: None,
+        next_sub: 0,
+    };
+    link.flush_session();
+    shared
+        .leafs
+        .lock()
+        .expect("leafs lock")
+        .insert(cid, conn.clone());
+    let reason = link.read_loop(reader, report, cmd).await;
+    link.session.close(reason.clone());
+    link.flush_session();
+    link.cleanup();
+    shared.leafs.lock().expect("leafs lock").remove(&cid);
+    shared.emit(Event::ClientClosed {
+        cid,
+        reason: reason.clone(),
+    });
+    conn.outbound.close(reason.clone());
+    let _ = writer_task.await;
+    reason
+}
+
+struct Link {
+    shared: Arc<Shared>,
+    conn: Arc<ConnShared>,
+    session: LeafSession,
+    router: Router,
+    /// The peer's interest, as subscriptions owned by this link.
+    subs: BTreeMap<(String, Option<String>), Arc<Subscription>>,
+    attempt: Option<AttemptId>,
+    registered: bool,
+    /// Handshake done, waiting for the control loop's verdict; parsing is paused.
+    awaiting: Option<Box<LinkReady>>,
+    next_sub: u64,
+}
+
+impl Link {
+    async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
+        &mut self,
+        mut reader: R,
+        report: &mpsc::UnboundedSender<LinkReport>,
+        cmd: &mut mpsc::UnboundedReceiver<LinkCmd>,
+    ) -> CloseReason {
+        let mut shutdown = self.shared.shutdown.subscribe();
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let limits = Limits {
+            max_control_line: self.shared.settings().max_control_line,
+            max_payload: None,
+        };
+        loop {
+            if let Some(reason) = self.conn.outbound.close_reason() {
+                return reason;
+            }
+            if let Some(r) = self.session.close_reason() {
+                return r.clone();
+            }
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(|(t, _)| self.shared.start + t.since_start());
+            if buf.capacity() - buf.len() < 16 * 1024 {
+                buf.reserve(64 * 1024);
+            }
+            let paused = self.awaiting.is_some();
+            tokio::select! {
+                biased;
+                _ = self.conn.outbound.reader_wake.notified() => {}
+                _ = shutdown.changed() => return CloseReason::ServerShutdown,
+                c = cmd.recv() => match c {
+                    Some(LinkCmd::Register) => {
+                        if let Some(ready) = self.awaiting.take() {
+                            self.register(&ready);
+                            if let Some(r) = self.process(&mut buf, &limits, report) {
+                                return r;
+                            }
+                        }
+                    }
+                    Some(LinkCmd::Close(reason)) => return reason,
+                    None => return CloseReason::ServerShutdown,
+                },
+                _ = sleep_until_opt(deadline) => {
+                    self.session.handle_timeout(self.shared.now());
+                    self.flush_session();
+                    self.router.wake_touched();
+                }
+                r = reader.read_buf(&mut buf), if !paused => match r {
+                    Ok(0) | Err(_) => return CloseReason::ClientClosed,
+                    Ok(_) => {
+                        if let Some(r) = self.process(&mut buf, &limits, report) {
+                            return r;
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    fn process(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: &Limits,
+        report: &mpsc::UnboundedSender<LinkReport>,
+    ) -> Option<CloseReason> {
+        let mut used = 0;
+        let now = self.shared.now();
+        let mut result = None;
+        while used < buf.len() && self.awaiting.is_none() {
+            match parse(&buf[used..], Dialect::Leaf, limits) {
+                Ok(Parsed::Incomplete) => break,
+                Ok(Parsed::Op { op, consumed }) => {
+                    used += consumed;
+                    let step = self.session.handle_op(now, op);
+                    self.flush_session();
+                    if let Some(r) = self.act(step, report) {
+                        result = Some(r);
+                        break;
+                    }
+                }
+                Err(e) => {
+                    result = Some(self.session.handle_proto_error(&e));
+                    self.flush_session();
+                    break;
+                }
+            }
+        }
+        buf.advance(used);
+        self.router.wake_touched();
+        result
+    }
+
+    fn act(
+        &mut self,
+        step: LeafStep<'_>,
+        report: &mpsc::UnboundedSender<LinkReport>,
+    ) -> Option<CloseReason> {
+        match step {
+            LeafStep::Nothing | LeafStep::LeafUrls(_) => None,
+            LeafStep::StartTls => {
+                // TLS for leafnode links is wired by the TLS module; until then a hub that
+                // demands it cannot be reached.
+                Some(CloseReason::Other(
+                    "TLS required by the hub is not supported yet".into(),
+                ))
+            }
+            LeafStep::Ready(ready) => {
+                self.conn.headers.store(ready.headers, Ordering::Release);
+                let msg = match self.attempt {
+                    Some(attempt) => LinkReport::Remote(RemoteInput::HandshakeDone {
+                        attempt,
+                        leafnode_urls: ready.leafnode_urls.clone(),
+                    }),
+                    None => LinkReport::AcceptedReady {
+                        cid: self.conn.cid,
+                        ready: ready.clone(),
+                    },
+                };
+                let _ = report.send(msg);
+                self.awaiting = Some(ready);
+                None
+            }
+            LeafStep::Healthy => {
+                if let Some(attempt) = self.attempt {
+                    let _ = report.send(LinkReport::Remote(RemoteInput::PongSeen { attempt }));
+                }
+                None
+            }
+            LeafStep::InterestAdded { subject, queue } => {
+                self.interest_added(subject, queue);
+                None
+            }
+            LeafStep::InterestRemoved { subject, queue } => {
+                let key = (subject.to_string(), queue.map(str::to_string));
+                if let Some(sub) = self.subs.remove(&key) {
+                    self.router.account().remove(&sub);
+                }
+                None
+            }
+            LeafStep::Message {
+                subject,
+                reply,
+                queues,
+                headers,
+                payload,
+            } => {
+                let listed: Vec<&str> = queues.iter().collect();
+                let src = Source {
+                    echo: false,
+                    queues: Some(&listed),
+                };
+                self.router.route(subject, reply, headers, payload, src);
+                let mut i = self.conn.info.lock().expect("info lock");
+                i.in_msgs += 1;
+                i.in_bytes += (payload.len() + headers.map_or(0, <[u8]>::len)) as u64;
+                None
+            }
+            LeafStep::Close(r) => Some(r),
+        }
+    }
+
+    fn register(&mut self, ready: &LinkReady) {
+        let account = self.shared.account(&ready.account);
+        self.router.set_account(account.clone());
+        {
+            let mut i = self.conn.info.lock().expect("info lock");
+            i.account = account.name.to_string();
+            i.name = Some(ready.remote_name.clone());
+            i.user = ready.user.clone();
+        }
+        let solicited = matches!(self.conn.kind, ConnKind::Leaf { solicited: true });
+        let now = self.shared.now();
+        let session = &mut self.session;
+        let conn = &self.conn;
+        // The dump and everything announced after it must reach the peer in order, so the
+        // dump is queued while the account's interest lock is held.
+        account.add_link_with(conn.clone(), solicited, |dump| {
+            session.registered(now, &account.lds, dump);
+            if let Some(bytes) = session.take_outbox() {
+                let _ = conn
+                    .outbound
+                    .push(bytes.len(), |out| out.extend_from_slice(&bytes));
+            }
+        });
+        self.conn.outbound.wake_writer();
+        self.registered = true;
+        self.flush_session();
+    }
+
+    fn interest_added(&mut self, subject: &str, queue: Option<(&str, u32)>) {
+        let key = (subject.to_string(), queue.map(|(q, _)| q.to_string()));
+        let weight = queue.map_or(1, |(_, w)| w.max(1));
+        if let Some(sub) = self.subs.get(&key) {
+            if queue.is_some() && sub.weight.load(Ordering::Relaxed) != weight {
+                self.router.account().reweight(sub, weight);
+            }
+            return;
+        }
+        self.next_sub += 1;
+        let sub = Arc::new(Subscription {
+            id: self.shared.next_sub_id.fetch_add(1, Ordering::Relaxed),
+            cid: self.conn.cid,
+            sid: format!("leaf{}", self.next_sub).into(),
+            subject: subject.into(),
+            queue: key.1.as_deref().map(Into::into),
+            conn: self.conn.clone(),
+            max: Default::default(),
+            delivered: Default::default(),
+            removed: Default::default(),
+            weight: weight.into(),
+        });
+        if self.router.account().insert(sub.clone()) {
+            self.subs.insert(key, sub);
+        }
+    }
+
+    fn flush_session(&mut self) {
+        if let Some(bytes) = self.session.take_outbox() {
+            self.router.reply(&bytes);
+        }
+        while let Some(ev) = self.session.poll_event() {
+            self.shared.emit(ev);
+        }
+    }
+
+    fn cleanup(&mut self) {
+        self.router.wake_touched();
+        let account = self.router.account().clone();
+        for (_, sub) in std::mem::take(&mut self.subs) {
+            account.remove(&sub);
+        }
+        if self.registered {
+            account.remove_link(self.conn.cid);
+        }
+    }
+}
