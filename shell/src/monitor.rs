@@ -68,12 +68,7 @@ pub fn respond(shared: &Shared, path: &str, query: &str) -> (&'static str, &'sta
         "/varz" => json_ok(varz(shared)),
         "/connz" => json_ok(connz(shared, query)),
         "/subsz" => json_ok(subsz(shared)),
-        "/leafz" => json_ok(json!({
-            "server_id": shared.server_id,
-            "now": now_rfc3339(shared),
-            "leafnodes": 0,
-            "leafs": [],
-        })),
+        "/leafz" => json_ok(leafz(shared, query)),
         "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics(shared)),
         "" => (
             "200 OK",
@@ -166,7 +161,7 @@ fn varz(shared: &Shared) -> Value {
         "tls_timeout": 2,
         "cluster": {},
         "gateway": {},
-        "leaf": {},
+        "leaf": leaf_varz(shared),
         "start": rfc3339(shared.start_wall),
         "uptime": format_uptime(uptime),
         "now": now_rfc3339(shared),
@@ -177,7 +172,7 @@ fn varz(shared: &Shared) -> Value {
         "total_connections": shared.stats.total_connections.load(Ordering::Relaxed),
         "routes": 0,
         "remotes": 0,
-        "leafnodes": 0,
+        "leafnodes": shared.leafs.lock().expect("leafs lock").len(),
         "in_msgs": t.in_msgs,
         "out_msgs": t.out_msgs,
         "in_bytes": t.in_bytes,
@@ -242,6 +237,76 @@ fn connz(shared: &Shared, query: &str) -> Value {
         "limit": 1024,
         "connections": list,
     })
+}
+
+fn leafz(shared: &Shared, query: &str) -> Value {
+    let subs = query
+        .split('&')
+        .any(|kv| kv == "subs=1" || kv == "subs=true");
+    let leafs = shared.leafs.lock().expect("leafs lock");
+    let list: Vec<Value> = leafs
+        .values()
+        .map(|c| {
+            let i = c.info.lock().expect("info lock");
+            let (ip, port) = i.addr.rsplit_once(':').unwrap_or((&i.addr, "0"));
+            let mut v = json!({
+                "name": i.name.clone().unwrap_or_default(),
+                "account": i.account,
+                "ip": ip,
+                "port": port.parse::<u16>().unwrap_or(0),
+                "in_msgs": i.in_msgs,
+                "out_msgs": c.outbound.out_msgs.load(Ordering::Relaxed),
+                "in_bytes": i.in_bytes,
+                "out_bytes": c.outbound.out_bytes.load(Ordering::Relaxed),
+                "subscriptions": i.subscriptions.len(),
+                "solicited": matches!(c.kind, crate::server::state::ConnKind::Leaf { solicited: true }),
+            });
+            if subs {
+                v.as_object_mut().expect("object").insert("subscriptions_list".into(), json!(i.subscriptions));
+            }
+            v
+        })
+        .collect();
+    json!({
+        "server_id": shared.server_id,
+        "now": now_rfc3339(shared),
+        "leafnodes": list.len(),
+        "leafs": list,
+    })
+}
+
+/// The `leaf` block of `/varz`: listener settings and configured remotes (with their state,
+/// an addition to nats-server's fields).
+fn leaf_varz(shared: &Shared) -> Value {
+    let mut v = serde_json::Map::new();
+    if let Some((host, port)) = shared.leaf_listen.lock().expect("lock").clone() {
+        v.insert("host".into(), json!(host));
+        v.insert("port".into(), json!(port));
+        v.insert("auth_timeout".into(), json!(2));
+        v.insert("tls_timeout".into(), json!(2));
+    }
+    let remotes: Vec<Value> = shared
+        .remotes
+        .lock()
+        .expect("remotes lock")
+        .iter()
+        .map(|r| {
+            let mut m = json!({
+                "local_account": r.account,
+                "urls": r.urls,
+                "state": format!("{:?}", r.state).split([' ', '{', '(']).next().unwrap_or("").to_lowercase(),
+                "consecutive_failures": r.consecutive_failures,
+            });
+            if let Some(n) = &r.name {
+                m.as_object_mut().expect("object").insert("name".into(), json!(n));
+            }
+            m
+        })
+        .collect();
+    if !remotes.is_empty() {
+        v.insert("remotes".into(), json!(remotes));
+    }
+    Value::Object(v)
 }
 
 fn subsz(shared: &Shared) -> Value {

@@ -183,6 +183,11 @@ impl<T: Transport> LeafControl<T> {
 
     /// Perform every pending output of the remotes machine.
     pub fn drain(&mut self) {
+        self.perform();
+        *self.shared.remotes.lock().expect("remotes lock") = self.remotes.status();
+    }
+
+    fn perform(&mut self) {
         while let Some(out) = self.remotes.poll_output() {
             match out {
                 RemoteOutput::Dial {

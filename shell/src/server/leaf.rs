@@ -381,6 +381,7 @@ impl Link {
                 let key = (subject.to_string(), queue.map(str::to_string));
                 if let Some(sub) = self.subs.remove(&key) {
                     self.router.account().remove(&sub);
+                    self.publish_subscriptions();
                 }
                 None
             }
@@ -458,7 +459,15 @@ impl Link {
         });
         if self.router.account().insert(sub.clone()) {
             self.subs.insert(key, sub);
+            self.publish_subscriptions();
         }
+    }
+
+    /// Mirror the peer's interest into the monitoring info (`/leafz?subs=1`).
+    fn publish_subscriptions(&self) {
+        let mut i = self.conn.info.lock().expect("info lock");
+        i.subscriptions = self.subs.keys().map(|(s, _)| s.clone()).collect();
+        i.subscriptions.dedup();
     }
 
     fn flush_session(&mut self) {

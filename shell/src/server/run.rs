@@ -32,6 +32,8 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
         accounts: RwLock::new(BTreeMap::new()),
         conns: Mutex::new(BTreeMap::new()),
         leafs: Mutex::new(BTreeMap::new()),
+        remotes: Mutex::new(Vec::new()),
+        leaf_listen: Mutex::new(None),
         gates: env.gates.clone(),
         next_cid: AtomicU64::new(1),
         next_sub_id: AtomicU64::new(1),

@@ -309,6 +309,10 @@ pub struct Shared {
     pub leafs: Mutex<BTreeMap<Cid, Arc<ConnShared>>>,
     /// Named pause points (simulator gates).
     pub gates: crate::Gates,
+    /// The remotes' status after the control loop's last step (for monitoring).
+    pub remotes: Mutex<Vec<rejoin_core::remote::RemoteStatus>>,
+    /// Leafnode listener `host:port`, if any (for `/varz`).
+    pub leaf_listen: Mutex<Option<(String, u16)>>,
     /// Next connection id.
     pub next_cid: AtomicU64,
     /// Next subscription id.
