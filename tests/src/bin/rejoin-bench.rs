@@ -156,20 +156,31 @@ fn start(kind: ServerKind) -> Result<TestServer, String> {
         .try_start()
 }
 
-/// Runs every row against `kind`, in table order. Request/reply runs once and fills the three
-/// request rows.
-fn run_all(kind: ServerKind, options: &Options, loads: &[Load]) -> Vec<Cell> {
-    let mut cells = Vec::new();
-    let mut request_stats: Option<Result<request::RequestStats, String>> = None;
-    for load in loads {
-        eprint!("  {} {:?} ... ", kind.name(), load_name(load));
-        let cell = match *load {
+/// Measurements against one server kind. Request/reply runs once and fills the three request
+/// rows.
+struct Contender {
+    kind: ServerKind,
+    request_stats: Option<Result<request::RequestStats, String>>,
+}
+
+impl Contender {
+    fn new(kind: ServerKind) -> Contender {
+        Contender {
+            kind,
+            request_stats: None,
+        }
+    }
+
+    fn measure(&mut self, load: Load, options: &Options) -> Cell {
+        let kind = self.kind;
+        eprint!("  {} {} ... ", kind.name(), load_name(&load));
+        let cell = match load {
             Load::Throughput(shape) => match start(kind) {
                 Ok(server) => to_cell(throughput::run(server.addr(), shape)),
                 Err(e) => Cell::Failed(e),
             },
             Load::RequestRate | Load::RequestP50 | Load::RequestP99 => {
-                let stats = request_stats.get_or_insert_with(|| {
+                let stats = self.request_stats.get_or_insert_with(|| {
                     start(kind).and_then(|server| {
                         request::run(&server.url(), REQUESTERS, options.requests)
                     })
@@ -199,13 +210,12 @@ fn run_all(kind: ServerKind, options: &Options, loads: &[Load]) -> Vec<Cell> {
                 Cell::NotRun => "-".into(),
             }
         );
-        cells.push(cell);
+        cell
     }
-    cells
 }
 
 fn load_name(load: &Load) -> String {
-    match load {
+    match *load {
         Load::Throughput(s) => format!(
             "{}→{}{} {} B x {}",
             s.publishers,
@@ -214,7 +224,8 @@ fn load_name(load: &Load) -> String {
             s.payload,
             s.messages
         ),
-        other => format!("{other:?}"),
+        Load::RequestRate | Load::RequestP50 | Load::RequestP99 => "request/reply".into(),
+        Load::IdleConnectionRss => "idle connections".into(),
     }
 }
 
@@ -282,29 +293,27 @@ fn main() -> ExitCode {
     println!("{header}\n");
 
     let specs = rows(&options);
-    let loads: Vec<Load> = specs.iter().map(|s| s.3).collect();
-    let mut results = std::collections::BTreeMap::new();
-    for kind in &options.kinds {
-        eprintln!("running against {}:", kind.name());
-        results.insert(kind.name(), run_all(*kind, &options, &loads));
-    }
-    let column = |name: &str, i: usize| {
-        results
-            .get(name)
-            .and_then(|cells| cells.get(i).cloned())
-            .unwrap_or(Cell::NotRun)
-    };
-    let table: Vec<Row> = specs
-        .iter()
-        .enumerate()
-        .map(|(i, (label, unit, higher, _))| Row {
+    // Rows outer, servers inner: the two servers run each load back to back, so drift in the
+    // machine's background load (other builds on a shared box) hits both alike.
+    let mut contenders: Vec<Contender> = options.kinds.iter().map(|k| Contender::new(*k)).collect();
+    let mut table = Vec::new();
+    for (label, unit, higher, load) in &specs {
+        let mut row = Row {
             label: label.clone(),
             unit,
             higher_is_better: *higher,
-            rejoin: column("rejoin", i),
-            nats: column("nats-server", i),
-        })
-        .collect();
+            rejoin: Cell::NotRun,
+            nats: Cell::NotRun,
+        };
+        for contender in contenders.iter_mut() {
+            let cell = contender.measure(*load, &options);
+            match contender.kind {
+                ServerKind::Rejoin => row.rejoin = cell,
+                ServerKind::NatsServer => row.nats = cell,
+            }
+        }
+        table.push(row);
+    }
     println!("{}", render(&table));
     let failed = table
         .iter()
