@@ -183,6 +183,13 @@ fn connz_lists_each_client_connection() {
         first.stream().local_addr().unwrap().port(),
         "client port"
     );
+    for key in ["start", "last_activity", "uptime", "idle"] {
+        assert!(
+            a[key].is_string(),
+            "/connz connection {key} should be a string: {a}"
+        );
+    }
+    assert!(a["pending_bytes"].is_number(), "{a}");
     assert_eq!(a["out_msgs"], 1, "{a}");
     assert_eq!(a["out_bytes"], 5, "{a}");
 

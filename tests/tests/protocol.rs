@@ -21,6 +21,8 @@ fn info_comes_first_with_required_fields() {
     let info = client.read_info();
     let server_id = info["server_id"].as_str().expect("server_id string");
     assert!(!server_id.is_empty(), "empty server_id");
+    // Without a configured server_name, nats-server names itself after its id.
+    assert_eq!(info["server_name"], server_id, "server_name: {info}");
     assert!(info["version"].as_str().is_some(), "version: {info}");
     assert_eq!(info["proto"], 1, "proto: {info}");
     assert_eq!(info["headers"], true, "headers: {info}");
