@@ -17,19 +17,24 @@
 //! - [`proto`]: the client and leafnode wire protocol: parser, encoder, INFO/CONNECT.
 //! - [`conf`]: the NATS configuration file format, parsed into a tree.
 //! - [`config`]: typed configuration, deserialized from that tree and validated.
+//! - [`auth`]: authentication against configured users; accounts and permissions.
+//! - [`session`]: one client connection's protocol state and liveness.
+//! - [`leaf`]: one leafnode link's protocol state, both roles.
+//! - [`remote`]: the outbound leafnode remotes state machine (reload, reconnect).
+//! - [`interest`]: which interest each leafnode link may see.
 //! - [`event`]: what happened, as values (logs, monitoring, simulator event log).
 //! - [`bugs`]: historical bugs that simulator builds can switch back on.
 
+pub mod auth;
+pub mod bugs;
 pub mod conf;
 pub mod config;
+pub mod event;
+pub mod interest;
+pub mod leaf;
 pub mod proto;
+pub mod remote;
+pub mod session;
 pub mod subject;
 pub mod sublist;
 pub mod time;
-pub mod bugs;
-pub mod event;
-pub mod interest;
-pub mod auth;
-pub mod session;
-pub mod leaf;
-pub mod remote;
