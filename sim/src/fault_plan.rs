@@ -457,12 +457,15 @@ impl Serialize for MenuItem {
 /// The most arguments any verb takes; raw picks are drawn for this many.
 const MAX_ARGS: usize = 4;
 
+/// Raw picks are drawn in `0..=PICK_MAX`: small, so that shrinking them (a binary search
+/// towards 0) takes few runs.
+const PICK_MAX: u32 = 1000;
+
+/// The point `raw / PICK_MAX` of the way from `lo` to `hi`, in whole milliseconds.
 fn pick_in(lo: Duration, hi: Duration, raw: u32) -> Duration {
     let span = (hi - lo).as_millis() as u64;
-    if span == 0 {
-        return lo;
-    }
-    lo + Duration::from_millis(u64::from(raw) % (span + 1))
+    let frac = u64::from(raw.min(PICK_MAX));
+    lo + Duration::from_millis(span * frac / u64::from(PICK_MAX))
 }
 
 impl MenuItem {
@@ -561,8 +564,8 @@ impl RandomFaults {
         let gene = (
             0..items,
             0..=span,
-            vec(any::<u32>(), MAX_ARGS),
-            any::<u32>(),
+            vec(0..=PICK_MAX, MAX_ARGS),
+            0..=PICK_MAX,
         )
             .prop_map(|(item, offset_ms, picks, hold)| Gene {
                 item,
@@ -676,7 +679,7 @@ mod tests {
         assert!("restart s1 for 2s".parse::<MenuItem>().is_err());
         assert!("latency a b 5s..1s".parse::<MenuItem>().is_err());
         let m: MenuItem = "latency c1 s1 50ms..300ms for 2s".parse().unwrap();
-        let (a, hold) = m.instantiate(&[0, 0, 100, 0], 7).unwrap();
+        let (a, hold) = m.instantiate(&[0, 0, 400, 0], 7).unwrap();
         assert_eq!(a.to_string(), "latency c1 s1 150ms");
         assert_eq!(hold, Some(Duration::from_secs(2)));
     }

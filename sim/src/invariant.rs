@@ -96,6 +96,36 @@ pub enum InvariantSpec {
         /// Most allowed.
         max: u64,
     },
+    /// Always: `server` never has more than `max` open client connections (from clients
+    /// whose CONNECT `name` is `client`, if given). Counts connections that sent CONNECT.
+    OpenConnectionsAtMost {
+        /// Server host.
+        server: String,
+        /// Only connections with this CONNECT name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+        /// Most allowed at any time.
+        max: usize,
+    },
+    /// Eventually: at `after + within`, `server` has between `min` and `max` open client
+    /// connections (named `client`, if given): no leaked, duplicate or missing sessions.
+    OpenConnections {
+        /// Server host.
+        server: String,
+        /// Only connections with this CONNECT name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+        /// Fewest allowed (default 0).
+        #[serde(default)]
+        min: usize,
+        /// Most allowed.
+        max: usize,
+        /// Deadline after the reference time.
+        within: Dur,
+        /// Reference (default: the last fault).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+    },
     /// Eventually: a matching record is logged within `within` after the reference.
     EventWithin {
         /// Only records of this host.
@@ -254,6 +284,29 @@ impl InvariantSpec {
             InvariantSpec::NoEvent { host: h, .. } | InvariantSpec::CountAtMost { host: h, .. } => {
                 h.as_deref().map_or(Ok(()), |h| host(h, None))
             }
+            InvariantSpec::OpenConnectionsAtMost { server, client, .. } => {
+                host(server, Some(HostKind::Server))?;
+                client
+                    .as_deref()
+                    .map_or(Ok(()), |c| host(c, Some(HostKind::Client)))
+            }
+            InvariantSpec::OpenConnections {
+                server,
+                client,
+                min,
+                max,
+                within,
+                after: a,
+            } => {
+                host(server, Some(HostKind::Server))?;
+                if let Some(c) = client {
+                    host(c, Some(HostKind::Client))?;
+                }
+                if min > max {
+                    return Err(format!("invariant {label}: min is above max"));
+                }
+                deadline(a, within)
+            }
             InvariantSpec::EventWithin {
                 host: h,
                 within,
@@ -324,6 +377,32 @@ impl InvariantSpec {
                 filter: Filter { host, matches },
                 max,
                 seen: 0,
+            }),
+            InvariantSpec::OpenConnectionsAtMost {
+                server,
+                client,
+                max,
+            } => Box::new(OpenConnectionsAtMost {
+                name,
+                conns: OpenConns::new(server),
+                client,
+                max,
+            }),
+            InvariantSpec::OpenConnections {
+                server,
+                client,
+                min,
+                max,
+                within,
+                after,
+            } => Box::new(OpenConnections {
+                name,
+                server,
+                client,
+                min,
+                max,
+                within: within.0,
+                after,
             }),
             InvariantSpec::EventWithin {
                 host,
@@ -653,6 +732,129 @@ impl Invariant for CountAtMost {
     }
 }
 
+/// The client connections a server holds open, replayed from the log: a connection counts
+/// from its CONNECT (`client_connected`) until `client_closed`, or until the server's
+/// incarnation ends (crash, restart, exit).
+#[derive(Debug)]
+pub struct OpenConns {
+    server: String,
+    inc: u32,
+    open: BTreeMap<Cid, Option<String>>,
+}
+
+impl OpenConns {
+    /// No connections yet.
+    pub fn new(server: String) -> Self {
+        OpenConns {
+            server,
+            inc: 0,
+            open: BTreeMap::new(),
+        }
+    }
+
+    /// Applies one record.
+    pub fn apply(&mut self, r: &Record) {
+        match &r.body {
+            Body::Server { inc, event } if r.host == self.server => {
+                if *inc != self.inc {
+                    self.inc = *inc;
+                    self.open.clear();
+                }
+                match event {
+                    Event::ClientConnected { cid, name, .. } => {
+                        self.open.insert(*cid, name.clone());
+                    }
+                    Event::ClientClosed { cid, .. } => {
+                        self.open.remove(cid);
+                    }
+                    _ => {}
+                }
+            }
+            Body::Host(_) if r.host == self.server => self.open.clear(),
+            Body::Fault {
+                action,
+                error: None,
+                ..
+            } => {
+                let mut w = action.split_whitespace();
+                let verb = w.next();
+                if matches!(verb, Some("crash" | "silent_kill" | "restart"))
+                    && w.next() == Some(self.server.as_str())
+                {
+                    self.open.clear();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Open connections, only those named `client` if given.
+    pub fn count(&self, client: Option<&str>) -> usize {
+        self.open
+            .values()
+            .filter(|n| client.is_none_or(|c| n.as_deref() == Some(c)))
+            .count()
+    }
+}
+
+struct OpenConnectionsAtMost {
+    name: String,
+    conns: OpenConns,
+    client: Option<String>,
+    max: usize,
+}
+
+impl Invariant for OpenConnectionsAtMost {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn observe(&mut self, r: &Record) -> Option<String> {
+        self.conns.apply(r);
+        let n = self.conns.count(self.client.as_deref());
+        (n > self.max).then(|| format!("{n} open connections at {} (max {})", stamp(r.t), self.max))
+    }
+
+    fn finish(&mut self, _: &[Record], _: &Ctx) -> Result<String, String> {
+        Ok(format!("never more than {}", self.max))
+    }
+}
+
+struct OpenConnections {
+    name: String,
+    server: String,
+    client: Option<String>,
+    min: usize,
+    max: usize,
+    within: Duration,
+    after: Option<String>,
+}
+
+impl Invariant for OpenConnections {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn finish(&mut self, log: &[Record], ctx: &Ctx) -> Result<String, String> {
+        let deadline = ctx.reference(self.after.as_deref())? + self.within;
+        let mut conns = OpenConns::new(self.server.clone());
+        for r in log.iter().take_while(|r| r.t <= deadline) {
+            conns.apply(r);
+        }
+        let n = conns.count(self.client.as_deref());
+        if n < self.min || n > self.max {
+            Err(format!(
+                "{n} open connections at {} (want {}..={})",
+                stamp(deadline),
+                self.min,
+                self.max
+            ))
+        } else {
+            Ok(format!("{n} open at {}", stamp(deadline)))
+        }
+    }
+}
+
 struct EventWithin {
     name: String,
     filter: Filter,
@@ -924,6 +1126,85 @@ mod tests {
         assert!(run(&spec, &s, &dup).unwrap_err().contains("duplicate"));
         let nothing = vec![connected(100, "pub"), connected(5500, "sub")];
         assert!(run(&spec, &s, &nothing).unwrap_err().contains("no message"));
+    }
+
+    #[test]
+    fn open_connections_follow_connects_closes_and_restarts() {
+        let s = scenario("");
+        let conn = |t, inc, cid, name: &str| {
+            rec(
+                t,
+                "s1",
+                Body::Server {
+                    inc,
+                    event: Event::ClientConnected {
+                        cid,
+                        name: Some(name.into()),
+                        account: "$G".into(),
+                    },
+                },
+            )
+        };
+        let close = |t, inc, cid| {
+            rec(
+                t,
+                "s1",
+                Body::Server {
+                    inc,
+                    event: Event::ClientClosed {
+                        cid,
+                        reason: CloseReason::ClientClosed,
+                    },
+                },
+            )
+        };
+        let at_most = parse(
+            "check = \"open_connections_at_most\"\nserver = \"s1\"\nclient = \"sub\"\nmax = 1",
+        );
+        assert!(run(
+            &at_most,
+            &s,
+            &[
+                conn(1, 1, 1, "sub"),
+                conn(2, 1, 2, "pub"),
+                close(3, 1, 1),
+                conn(4, 1, 3, "sub")
+            ]
+        )
+        .is_ok());
+        assert!(run(&at_most, &s, &[conn(1, 1, 1, "sub"), conn(2, 1, 2, "sub")]).is_err());
+        let restart = rec(
+            5000,
+            "nemesis",
+            Body::Fault {
+                action: "restart s1".into(),
+                hosts: vec!["s1".into()],
+                id: None,
+                error: None,
+            },
+        );
+        assert!(run(
+            &at_most,
+            &s,
+            &[
+                conn(1, 1, 1, "sub"),
+                restart.clone(),
+                conn(5100, 2, 1, "sub")
+            ]
+        )
+        .is_ok());
+        let settled = parse(
+            "check = \"open_connections\"\nserver = \"s1\"\nmin = 2\nmax = 2\nwithin = \"2s\"",
+        );
+        let log = vec![
+            conn(1, 1, 1, "sub"),
+            conn(2, 1, 2, "pub"),
+            restart,
+            conn(5100, 2, 1, "sub"),
+            conn(5200, 2, 2, "pub"),
+        ];
+        assert_eq!(run(&settled, &s, &log).unwrap(), "2 open at 7.000s");
+        assert!(run(&settled, &s, &log[..4]).is_err());
     }
 
     #[test]
