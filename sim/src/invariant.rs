@@ -126,7 +126,7 @@ pub enum InvariantSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<String>,
     },
-    /// Eventually: a matching record is logged within `within` after the reference.
+    /// Eventually: a matching record is logged in `[after, after + within]`.
     EventWithin {
         /// Only records of this host.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -872,7 +872,7 @@ impl Invariant for EventWithin {
         let deadline = a + self.within;
         match log
             .iter()
-            .find(|r| r.t > a && r.t <= deadline && self.filter.matches(r))
+            .find(|r| r.t >= a && r.t <= deadline && self.filter.matches(r))
         {
             Some(r) => Ok(format!("at {}", stamp(r.t))),
             None => Err(format!(
