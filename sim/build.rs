@@ -16,4 +16,5 @@ fn main() {
     // Rebuild when HEAD moves (a new commit or a checkout); paths are relative to sim/.
     println!("cargo:rerun-if-changed=../.git/HEAD");
     println!("cargo:rerun-if-changed=../.git/refs/heads");
+    println!("cargo:rerun-if-changed=../.git/packed-refs");
 }

@@ -276,15 +276,20 @@ fn real_main(cli: Cli) -> Result<ExitCode, ExitCode> {
                         explore::replay_command(&path, r)
                     );
                 }
+                let control = match report.switch {
+                    Some(b) => format!(
+                        "negative control {b} failed {}/{}",
+                        report.control.iter().filter(|r| !r.pass).count(),
+                        report.control.len()
+                    ),
+                    None => "no negative control declared".to_string(),
+                };
                 println!(
-                    "{}: {} — fixed {}/{} passed, negative control {} failed {}/{} ({:.1}s)",
+                    "{}: {} — fixed {}/{} passed, {control} ({:.1}s)",
                     s.name,
                     if report.ok() { "OK" } else { "PROBLEM" },
                     report.fixed.iter().filter(|r| r.pass).count(),
                     report.fixed.len(),
-                    report.switch.map(|b| b.to_string()).unwrap_or_default(),
-                    report.control.iter().filter(|r| !r.pass).count(),
-                    report.control.len(),
                     started.elapsed().as_secs_f64()
                 );
                 all_ok &= report.ok();

@@ -467,3 +467,19 @@ fn record(
     log.push(r);
     failed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_on_a_world_thread_are_captured_not_printed() {
+        install_panic_hook();
+        PANICS.with(|p| *p.borrow_mut() = Some(Vec::new()));
+        let r = std::panic::catch_unwind(|| panic!("boom {}", 7));
+        assert!(r.is_err());
+        let got = PANICS.with(|p| p.borrow_mut().take()).unwrap_or_default();
+        assert_eq!(got.len(), 1);
+        assert!(got[0].starts_with("panic: boom 7 at "), "{got:?}");
+    }
+}

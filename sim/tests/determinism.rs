@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use rejoin_sim::explore::check;
+use rejoin_sim::explore::{check, explore};
 use rejoin_sim::scenario::Scenario;
 use rejoin_sim::world::{run, RunOptions};
 
@@ -98,4 +98,19 @@ fn check_holds_for_every_scenario_with_a_negative_control() {
         checked >= 2,
         "expected at least two scenarios with a negative control"
     );
+}
+
+#[test]
+fn threads_do_not_change_results() {
+    for (path, s) in scenarios() {
+        let one: Vec<u64> = explore(&s, 0..4, 1, &[], "t", true)
+            .iter()
+            .map(|r| r.hash)
+            .collect();
+        let two: Vec<u64> = explore(&s, 0..4, 2, &[], "t", true)
+            .iter()
+            .map(|r| r.hash)
+            .collect();
+        assert_eq!(one, two, "{}: --jobs changed the traces", path.display());
+    }
 }
