@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use rejoin_core::bugs::BugSwitch;
 use rejoin_sim::explore::{self, failure_report, parse_seeds};
 use rejoin_sim::scenario::Scenario;
-use rejoin_sim::world::{run, RunOptions};
+use rejoin_sim::world::{run, RunOptions, NOT_EVALUATED};
 use rejoin_sim::{shrink, timeline, COMMIT};
 
 #[derive(Parser)]
@@ -155,12 +155,12 @@ fn real_main(cli: Cli) -> Result<ExitCode, ExitCode> {
                 write(p, &timeline::render(&out.trace.text(), &s.name))?;
             }
             for v in &out.verdicts {
-                println!(
-                    "{} {}: {}",
-                    if v.pass { "ok  " } else { "FAIL" },
-                    v.invariant,
-                    v.detail
-                );
+                let mark = match (v.pass, v.detail == NOT_EVALUATED) {
+                    (false, _) => "FAIL",
+                    (true, true) => "skip",
+                    (true, false) => "ok  ",
+                };
+                println!("{mark} {}: {}", v.invariant, v.detail);
             }
             println!(
                 "{}: {} seed {} ({} simulated, {} steps) trace {:016x}",

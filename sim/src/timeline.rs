@@ -544,11 +544,20 @@ pub fn render(trace: &str, title: &str) -> String {
     for l in lines.iter().filter(|l| l.event == "verdict") {
         let pass = l.v.get("pass").and_then(Value::as_bool).unwrap_or(false);
         all_pass &= pass;
+        let skipped = pass && s(&l.v, "detail") == crate::world::NOT_EVALUATED;
         let _ = write!(
             verdicts,
             r#"<tr class="{}"><td>{}</td><td>{}</td><td>{}</td></tr>"#,
-            if pass { "pass" } else { "fail" },
-            if pass { "ok" } else { "FAIL" },
+            match (pass, skipped) {
+                (false, _) => "fail",
+                (true, true) => "skip",
+                (true, false) => "pass",
+            },
+            match (pass, skipped) {
+                (false, _) => "FAIL",
+                (true, true) => "skip",
+                (true, false) => "ok",
+            },
             esc(s(&l.v, "invariant")),
             esc(s(&l.v, "detail"))
         );
@@ -607,7 +616,7 @@ svg text {{ font-family: inherit; }}
 .grid {{ stroke: #d0d7de; stroke-width: 0.5; }} .tick {{ fill: #57606a; font-size: 10px; text-anchor: middle; }}
 table {{ border-collapse: collapse; margin-top: 10px; }} td {{ padding: 2px 8px; border-bottom: 1px solid #eaeef2; vertical-align: top; }}
 tr.pass td:first-child {{ color: #1a7f37; font-weight: 600; }} tr.fail td:first-child {{ color: #cf222e; font-weight: 600; }}
-tr.fail {{ background: #ffebe9; }} .legend span {{ display: inline-block; margin-right: 14px; }}
+tr.fail {{ background: #ffebe9; }} tr.skip td {{ color: #8c959f; }} .legend span {{ display: inline-block; margin-right: 14px; }}
 .sw {{ display: inline-block; width: 14px; height: 9px; vertical-align: middle; margin-right: 4px; border: 1px solid #999; }}
 pre {{ font-size: 11px; background: #f6f8fa; padding: 8px; overflow-x: auto; }}
 </style></head><body>

@@ -42,6 +42,10 @@ pub struct RunOptions {
     pub plan: Option<FaultPlan>,
 }
 
+/// The detail of a verdict that was never evaluated because an "always" invariant failed
+/// first and the run stopped (it counts as passing; printed as `skip`).
+pub const NOT_EVALUATED: &str = "not evaluated: the run stopped at a violation";
+
 /// One invariant's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
@@ -405,7 +409,7 @@ fn run_world(s: &Scenario, opts: &RunOptions) -> Result<RunOutcome, String> {
             Verdict {
                 invariant: name,
                 pass: true,
-                detail: "not evaluated: the run stopped at a violation".into(),
+                detail: NOT_EVALUATED.into(),
             }
         } else {
             match inv.finish(&log, &ctx) {
