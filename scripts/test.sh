@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need, then runs
-# format and lint checks, unit/property tests, black-box tests and simulator scenarios.
+# format and lint checks, unit/property tests, black-box tests of the binary against real
+# clients (async-nats, nats-py) and a real nats-server, and the simulator scenarios.
+#
+# SIM_SEEDS overrides how many seeds each simulator scenario runs (default 200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
   echo "== installing nats-server (Debian package)"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nats-server >/dev/null
+fi
+if ! python3 -c "import nats" >/dev/null 2>&1; then
+  echo "== installing nats-py (PyPI)"
+  python3 -m pip install -q nats-py || echo "nats-py could not be installed: its tests will be skipped"
 fi
 
 start=$(date +%s)
@@ -20,6 +27,9 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 step "build"
 cargo build --workspace --all-targets
-step "cargo test"
+step "cargo test (unit, property, black-box)"
 cargo test --workspace
+step "simulator: every scenario, fixed and with its bug switch (negative control)"
+seeds="${SIM_SEEDS:-200}"
+./target/debug/rejoin-sim check sim/scenarios/*.toml --seeds "0..$seeds" --jobs 2
 step "done"

@@ -141,7 +141,7 @@ fn varz(shared: &Shared) -> Value {
     let uptime = shared.now().since_start();
     json!({
         "server_id": shared.server_id,
-        "server_name": s.server_name,
+        "server_name": shared.server_name(),
         "version": crate::VERSION,
         "proto": 1,
         "host": s.host,
@@ -200,7 +200,10 @@ fn connz(shared: &Shared, query: &str) -> Value {
                 "type": "nats",
                 "ip": ip,
                 "port": port.parse::<u16>().unwrap_or(0),
+                "start": rfc3339(shared.start_wall + i.start.since_start()),
+                "last_activity": rfc3339(shared.start_wall + i.last_activity.max(i.start).since_start()),
                 "uptime": format_uptime(now - i.start),
+                "idle": format_uptime(now - i.last_activity.max(i.start)),
                 "pending_bytes": c.outbound.pending(),
                 "in_msgs": i.in_msgs,
                 "out_msgs": c.outbound.out_msgs.load(Ordering::Relaxed),

@@ -137,12 +137,7 @@ impl<T: Transport> LeafControl<T> {
     }
 
     fn server_name(&self) -> String {
-        let name = self.shared.settings().server_name.clone();
-        if name.is_empty() {
-            self.shared.server_id.clone()
-        } else {
-            name
-        }
+        self.shared.server_name()
     }
 
     fn jitter(&mut self) -> f64 {

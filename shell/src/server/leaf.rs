@@ -400,6 +400,7 @@ impl Link {
                 self.router.route(subject, reply, headers, payload, src);
                 let mut i = self.conn.info.lock().expect("info lock");
                 i.in_msgs += 1;
+                i.last_activity = self.shared.now();
                 i.in_bytes += (payload.len() + headers.map_or(0, <[u8]>::len)) as u64;
                 None
             }

@@ -101,6 +101,8 @@ pub struct ConnInfo {
     pub user: Option<String>,
     /// Accepted at (time since server start).
     pub start: Instant,
+    /// Last time anything was read from the connection.
+    pub last_activity: Instant,
     /// Live subscriptions.
     pub subscriptions: Vec<String>,
     /// Messages received from this connection.
@@ -346,6 +348,17 @@ impl Shared {
         let now = self.now();
         tracing::debug!(target: "rejoin::event", at = %now, ?event);
         self.events.event(now, &event);
+    }
+
+    /// The server's name: `server_name`, or the server id when none is configured (as
+    /// nats-server does).
+    pub fn server_name(&self) -> String {
+        let name = self.settings().server_name.clone();
+        if name.is_empty() {
+            self.server_id.clone()
+        } else {
+            name
+        }
     }
 
     /// The current settings.
