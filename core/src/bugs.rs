@@ -16,6 +16,15 @@ pub enum BugSwitch {
     /// Operations pipelined in the same read as CONNECT are dropped (breaks client
     /// resubscription after a reconnect, which pipelines CONNECT, SUBs and PING).
     DropPipelinedAfterConnect,
+    /// A presence takeover does not announce the replaced session's end: subscribers see
+    /// online, online (incident 2A, before netbird PR #4791).
+    PresenceNoOfflineOnReplace,
+    /// A replaced presence session's late cleanup announces its end anyway, after the new
+    /// session's online (incident 2B, before netbird PR #4174).
+    PresenceLateOffline,
+    /// A presence session's cleanup removes its id's entry even when a newer session holds
+    /// it (incident 2C, before netbird PR #2405).
+    PresenceDeleteById,
     /// Disabling or removing a leafnode remote does not cancel its sleeping or in-flight
     /// attempt, which later dials or registers anyway (incident 1, timelines 1A/1B).
     LeafReloadNoCancel,
@@ -31,6 +40,9 @@ impl BugSwitch {
     pub const ALL: &'static [BugSwitch] = &[
         BugSwitch::NoServerPing,
         BugSwitch::DropPipelinedAfterConnect,
+        BugSwitch::PresenceNoOfflineOnReplace,
+        BugSwitch::PresenceLateOffline,
+        BugSwitch::PresenceDeleteById,
         BugSwitch::LeafReloadNoCancel,
         BugSwitch::LeafRemoveAllNoop,
         BugSwitch::LeafStaleRegister,
@@ -41,6 +53,9 @@ impl BugSwitch {
         match self {
             BugSwitch::NoServerPing => "no-server-ping",
             BugSwitch::DropPipelinedAfterConnect => "drop-pipelined-after-connect",
+            BugSwitch::PresenceNoOfflineOnReplace => "presence-no-offline-on-replace",
+            BugSwitch::PresenceLateOffline => "presence-late-offline",
+            BugSwitch::PresenceDeleteById => "presence-delete-by-id",
             BugSwitch::LeafReloadNoCancel => "leaf-reload-no-cancel",
             BugSwitch::LeafRemoveAllNoop => "leaf-remove-all-noop",
             BugSwitch::LeafStaleRegister => "leaf-stale-register",
@@ -55,6 +70,15 @@ impl BugSwitch {
             }
             BugSwitch::DropPipelinedAfterConnect => {
                 "ops that arrive in the same read as CONNECT are dropped: resubscription after reconnect is lost"
+            }
+            BugSwitch::PresenceNoOfflineOnReplace => {
+                "a presence takeover emits online(new) without offline(old): subscribers keep a stale session"
+            }
+            BugSwitch::PresenceLateOffline => {
+                "a replaced presence session's late cleanup emits offline after the new session's online"
+            }
+            BugSwitch::PresenceDeleteById => {
+                "a replaced presence session's cleanup deletes the newer session's entry and announces it offline"
             }
             BugSwitch::LeafReloadNoCancel => {
                 "disabling or removing a leaf remote leaves its sleeping or in-flight attempt running: duplicate leaf connections"

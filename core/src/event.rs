@@ -84,6 +84,48 @@ pub enum Event {
     ShutdownStarted,
     /// Lame-duck mode began.
     LameDuckStarted,
+    /// A presence event was published (this server's view accepted it, see
+    /// [`crate::presence`]).
+    PresenceChanged {
+        account: String,
+        id: String,
+        online: bool,
+        epoch: u64,
+        server: String,
+        cid: Cid,
+        reason: String,
+    },
+    /// A new session took over a live presence id. The cids are on `old_server` and
+    /// `new_server` (server ids); either may be another server.
+    PresenceTakeover {
+        account: String,
+        id: String,
+        old_cid: Cid,
+        old_server: String,
+        new_cid: Cid,
+        new_server: String,
+    },
+    /// A takeover was refused because the id was taken over less than `takeover_backoff`
+    /// ago: two live clients are fighting over it. The new connection `cid` is closed.
+    PresenceFight {
+        account: String,
+        id: String,
+        cid: Cid,
+    },
+    /// A presence session was refused at CONNECT (invalid id, or id in use with takeover
+    /// off).
+    PresenceRefused {
+        account: String,
+        id: String,
+        cid: Cid,
+        reason: String,
+    },
+    /// A presence event that arrived over link `cid` was malformed and dropped.
+    PresenceBadEvent {
+        cid: Cid,
+        subject: String,
+        error: String,
+    },
     /// A leafnode remote started an attempt: it dials `url` (redacted). `attempt` is the
     /// attempt's generation, unique per server instance.
     LeafDialing {

@@ -21,6 +21,7 @@
 //! - [`session`]: one client connection's protocol state and liveness.
 //! - [`leaf`]: one leafnode link's protocol state, both roles.
 //! - [`remote`]: the outbound leafnode remotes state machine (reload, reconnect).
+//! - [`presence`]: presence sessions, epochs, takeover and relay targets (incident 2).
 //! - [`interest`]: which interest each leafnode link may see.
 //! - [`event`]: what happened, as values (logs, monitoring, simulator event log).
 //! - [`bugs`]: historical bugs that simulator builds can switch back on.
@@ -32,6 +33,7 @@ pub mod config;
 pub mod event;
 pub mod interest;
 pub mod leaf;
+pub mod presence;
 pub mod proto;
 pub mod remote;
 pub mod session;
