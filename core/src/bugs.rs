@@ -33,6 +33,28 @@ pub enum BugSwitch {
     /// A leafnode attempt is registered when its handshake completes even if it is no
     /// longer its remote's current attempt (incident 1B's missing validity check).
     LeafStaleRegister,
+    /// Losing the backbone closes every local client, again and again while it is down
+    /// (incident 4A's storm).
+    BackboneDropClientsOnLoss,
+    /// The first connect of a fresh backbone remote (re-added, restarted) counts as a gap
+    /// when any session ever existed, so it resyncs (incident 4, F1).
+    BackboneGapOnFirstConnect,
+    /// A gap whose reconnect comes while the previous recovery's announcement is pending
+    /// is skipped: its buffer is never flushed and no resync covers it (incident 4, F2).
+    BackboneSkipGapDuringRecovery,
+    /// A backbone session that connects and closes without a PING/PONG resets the failure
+    /// count, so `max_reconnect_attempts` never trips on a flapping hub (incident 4, F3).
+    BackboneFlapResetsGiveUp,
+    /// Requeueing the unsent tail of a partial flush into a full buffer evicts the newest
+    /// entries instead of the oldest (incident 4, F5).
+    BackboneRequeueEvictsNewest,
+    /// Every recovery announces a resync at once: no cooldown, no coalescing (incident 4, F6).
+    BackboneNoResyncCooldown,
+    /// No silence watchdog and no fast PINGs on backbone links: a half-open backbone is
+    /// never detected (#946).
+    BackboneNoSilenceWatchdog,
+    /// `/healthz` says ok whatever the backbone does (incident 4B).
+    BackboneHealthzAlwaysOk,
 }
 
 impl BugSwitch {
@@ -46,6 +68,14 @@ impl BugSwitch {
         BugSwitch::LeafReloadNoCancel,
         BugSwitch::LeafRemoveAllNoop,
         BugSwitch::LeafStaleRegister,
+        BugSwitch::BackboneDropClientsOnLoss,
+        BugSwitch::BackboneGapOnFirstConnect,
+        BugSwitch::BackboneSkipGapDuringRecovery,
+        BugSwitch::BackboneFlapResetsGiveUp,
+        BugSwitch::BackboneRequeueEvictsNewest,
+        BugSwitch::BackboneNoResyncCooldown,
+        BugSwitch::BackboneNoSilenceWatchdog,
+        BugSwitch::BackboneHealthzAlwaysOk,
     ];
 
     /// The name used in scenario files and on the command line.
@@ -59,6 +89,14 @@ impl BugSwitch {
             BugSwitch::LeafReloadNoCancel => "leaf-reload-no-cancel",
             BugSwitch::LeafRemoveAllNoop => "leaf-remove-all-noop",
             BugSwitch::LeafStaleRegister => "leaf-stale-register",
+            BugSwitch::BackboneDropClientsOnLoss => "backbone-drop-clients-on-loss",
+            BugSwitch::BackboneGapOnFirstConnect => "backbone-gap-on-first-connect",
+            BugSwitch::BackboneSkipGapDuringRecovery => "backbone-skip-gap-during-recovery",
+            BugSwitch::BackboneFlapResetsGiveUp => "backbone-flap-resets-give-up",
+            BugSwitch::BackboneRequeueEvictsNewest => "backbone-requeue-evicts-newest",
+            BugSwitch::BackboneNoResyncCooldown => "backbone-no-resync-cooldown",
+            BugSwitch::BackboneNoSilenceWatchdog => "backbone-no-silence-watchdog",
+            BugSwitch::BackboneHealthzAlwaysOk => "backbone-healthz-always-ok",
         }
     }
 
@@ -88,6 +126,30 @@ impl BugSwitch {
             }
             BugSwitch::LeafStaleRegister => {
                 "a leaf attempt that finishes its handshake after its remote was removed is still registered"
+            }
+            BugSwitch::BackboneDropClientsOnLoss => {
+                "losing the backbone link closes every local client, repeatedly while it is down: a reconnect storm"
+            }
+            BugSwitch::BackboneGapOnFirstConnect => {
+                "the first connect of a re-added or restarted backbone remote is taken for a gap: a spurious resync"
+            }
+            BugSwitch::BackboneSkipGapDuringRecovery => {
+                "a gap that reconnects while the previous resync is pending is skipped: its buffer is never flushed"
+            }
+            BugSwitch::BackboneFlapResetsGiveUp => {
+                "a backbone connect that closes before any PING/PONG resets the failure count: max_reconnect_attempts never trips"
+            }
+            BugSwitch::BackboneRequeueEvictsNewest => {
+                "requeueing a partial flush into a full replay buffer evicts the newest messages instead of the oldest"
+            }
+            BugSwitch::BackboneNoResyncCooldown => {
+                "every backbone recovery announces a resync at once: no cooldown, a flapping hub recycles clients each time"
+            }
+            BugSwitch::BackboneNoSilenceWatchdog => {
+                "a connected but silent backbone link is never declared dead: half-open links wedge the broadcaster"
+            }
+            BugSwitch::BackboneHealthzAlwaysOk => {
+                "/healthz reports ok even when the backbone gave up or is silent"
             }
         }
     }

@@ -192,4 +192,50 @@ pub enum Event {
     },
     /// A leafnode peer sent `-ERR` (nats-server logs these as "Leafnode Error").
     LeafError { cid: Cid, text: String },
+    /// A backbone remote's registered session ended: gap number `gap` (from 1 per remote)
+    /// began and messages for the hub are buffered.
+    BackboneGapStarted { remote: String, gap: u64 },
+    /// A backbone remote reconnected within its remote generation: the reconnect of gap
+    /// `gap`, the `session`-th session of the generation.
+    BackboneReconnected {
+        remote: String,
+        gap: u64,
+        session: u64,
+    },
+    /// A backbone recovery run began (settle, then flush) for gaps `first_gap..=last_gap`.
+    BackboneRecoveryStarted {
+        remote: String,
+        first_gap: u64,
+        last_gap: u64,
+    },
+    /// A backbone recovery flushed its buffer: gaps `first_gap..=last_gap` are replayed.
+    BackboneFlushed {
+        remote: String,
+        first_gap: u64,
+        last_gap: u64,
+        replayed: u64,
+        dropped: u64,
+    },
+    /// A resync announcement was published to local clients.
+    BackboneResync {
+        remote: String,
+        first_gap: u64,
+        last_gap: u64,
+        buffered: u64,
+        replayed: u64,
+        dropped: u64,
+        lameduck: bool,
+    },
+    /// A backbone link was silent for `silent_ms` and is declared dead.
+    BackboneSilent { remote: String, silent_ms: u64 },
+    /// A backbone remote gave up after `failures` failed sessions in a row.
+    BackboneGaveUp { remote: String, failures: u32 },
+    /// A backbone remote's health changed (`error` is `None` when healthy again).
+    BackboneHealth {
+        remote: String,
+        error: Option<String>,
+    },
+    /// Local clients were closed because the backbone was lost (only with the
+    /// `backbone-drop-clients-on-loss` bug switch: incident 4A).
+    BackboneDroppedClients { remote: String, clients: u64 },
 }

@@ -25,8 +25,10 @@
 //! - [`interest`]: which interest each leafnode link may see.
 //! - [`event`]: what happened, as values (logs, monitoring, simulator event log).
 //! - [`bugs`]: historical bugs that simulator builds can switch back on.
+//! - [`backbone`]: the backbone broadcaster (buffer, recovery, resync, give-up, health).
 
 pub mod auth;
+pub mod backbone;
 pub mod bugs;
 pub mod conf;
 pub mod config;
