@@ -12,6 +12,7 @@ pub mod conf_source;
 pub mod gate;
 pub mod monitor;
 pub mod server;
+pub mod tls;
 pub mod transport;
 
 use std::sync::Arc;

@@ -131,6 +131,7 @@ fn load(cli: &Cli) -> Result<Config> {
         config.http = None;
     }
     config.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    rejoin::tls::check_files(&config).map_err(|(path, e)| anyhow::anyhow!("{path}: {e}"))?;
     Ok(config)
 }
 

@@ -24,8 +24,33 @@ use super::route::{Router, Source};
 use super::state::{splitmix64, ConnInfo, ConnKind, ConnShared, Shared, Subscription};
 use crate::transport::Stream;
 
+/// How a connection reached [`run`].
+#[derive(Clone, Copy, Debug)]
+pub struct Opening {
+    /// When it was accepted: the auth and first-PING timers count from here.
+    pub accepted: rejoin_core::time::Instant,
+    /// INFO already went out in plaintext, ahead of the TLS handshake.
+    pub info_sent: bool,
+}
+
+impl Opening {
+    /// Accepted just now, nothing sent yet.
+    pub fn now(shared: &Shared) -> Opening {
+        Opening {
+            accepted: shared.now(),
+            info_sent: false,
+        }
+    }
+}
+
 /// Serve one accepted client connection until it closes.
-pub async fn run<S: Stream>(shared: Arc<Shared>, stream: S, cid: Cid, addr: String) {
+pub async fn run<S: Stream>(
+    shared: Arc<Shared>,
+    stream: S,
+    cid: Cid,
+    addr: String,
+    opening: Opening,
+) {
     let settings = shared.settings();
     let conn = Arc::new(ConnShared {
         cid,
@@ -34,7 +59,7 @@ pub async fn run<S: Stream>(shared: Arc<Shared>, stream: S, cid: Cid, addr: Stri
         headers: Default::default(),
         info: std::sync::Mutex::new(ConnInfo {
             addr,
-            start: shared.now(),
+            start: opening.accepted,
             ..Default::default()
         }),
     });
@@ -48,7 +73,7 @@ pub async fn run<S: Stream>(shared: Arc<Shared>, stream: S, cid: Cid, addr: Stri
     let session = ClientSession::new(
         cid,
         settings.session.clone(),
-        shared.now(),
+        opening.accepted,
         &info,
         jitter,
         shared.bugs,
@@ -80,6 +105,9 @@ pub async fn run<S: Stream>(shared: Arc<Shared>, stream: S, cid: Cid, addr: Stri
         in_bytes: 0,
         subs_generation: 0,
     };
+    if opening.info_sent {
+        let _ = client.session.take_outbox();
+    }
     client.flush_session();
     let reason = client.read_loop(reader).await;
     client.cleanup(reason.clone());
@@ -102,6 +130,10 @@ pub(crate) fn info_line(shared: &Shared, s: &super::settings::Settings, cid: Cid
     };
     if s.auth().auth_configured() {
         info.auth_required = Some(true);
+    }
+    if let Some(tls) = &s.tls {
+        info.tls_required = Some(true);
+        info.tls_verify = tls.verifies_peers().then_some(true);
     }
     let mut out = Vec::with_capacity(256);
     encode::info(&mut out, &info);

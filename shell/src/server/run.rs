@@ -6,13 +6,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rejoin_core::config::Config;
-use rejoin_core::event::{CloseReason, Event};
+use rejoin_core::event::{Cid, CloseReason, Event};
 
-use super::client::sleep_until_opt;
+use super::client::{sleep_until_opt, Opening};
 use super::control::LeafControl;
 use super::settings::Settings;
 use super::state::{splitmix64, Shared, Stats};
-use crate::transport::{Listener, Transport};
+use crate::transport::{Listener, Stream, Transport};
 use crate::{Command, Env, Exit};
 
 /// How long a graceful shutdown waits for connections to flush before giving up on them.
@@ -183,7 +183,55 @@ fn accept<S: crate::transport::Stream>(
         });
         return;
     }
-    conns.spawn(super::client::run(shared.clone(), stream, cid, addr));
+    match settings.tls.clone() {
+        Some(tls) => conns.spawn(accept_tls(shared.clone(), stream, cid, addr, tls)),
+        None => conns.spawn(super::client::run(
+            shared.clone(),
+            stream,
+            cid,
+            addr,
+            Opening::now(shared),
+        )),
+    };
+}
+
+/// A client on a TLS port: INFO in plaintext (unless `handshake_first`), then the client's
+/// handshake within `tls.timeout`, then the usual session over TLS. A handshake that fails
+/// or does not finish in time closes the connection without an -ERR, as nats-server 2.9.10
+/// does (its handshake deadline fires before the 'Secure Connection - TLS Required' timer).
+async fn accept_tls<S: Stream>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    cid: Cid,
+    addr: String,
+    tls: crate::tls::Acceptor,
+) {
+    use tokio::io::AsyncWriteExt;
+    let mut opening = Opening::now(&shared);
+    let closed = |reason| {
+        shared.emit(Event::ClientClosed { cid, reason });
+    };
+    if !tls.handshake_first() {
+        let settings = shared.settings();
+        let info = super::client::info_line(&shared, &settings, cid);
+        let write = tokio::time::timeout(settings.write_deadline, stream.write_all(&info));
+        if !matches!(write.await, Ok(Ok(()))) {
+            return closed(CloseReason::WriteError);
+        }
+        opening.info_sent = true;
+    }
+    let mut shutdown = shared.shutdown.subscribe();
+    let handshake = tokio::select! {
+        r = tls.accept(stream) => r,
+        _ = shutdown.changed() => return closed(CloseReason::ServerShutdown),
+    };
+    match handshake {
+        Ok(stream) => super::client::run(shared.clone(), stream, cid, addr, opening).await,
+        Err(e) => {
+            tracing::warn!("{addr} - cid:{cid} - {e}");
+            closed(CloseReason::Other(e.to_string()));
+        }
+    }
 }
 
 /// Validate the whole new config, then apply it all or not at all. Returns whether it was

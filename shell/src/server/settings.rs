@@ -37,6 +37,8 @@ pub struct Settings {
     pub session: Arc<SessionConfig>,
     /// PID file to write.
     pub pid_file: Option<String>,
+    /// TLS on the client port (`tls {}`), certificates already loaded.
+    pub tls: Option<crate::tls::Acceptor>,
 }
 
 impl Settings {
@@ -52,6 +54,12 @@ pub enum SettingsError {
     /// The config failed cross-field validation.
     #[error("{0}")]
     Invalid(String),
+    /// A `tls {}` block's files could not be loaded.
+    #[error("{path}: {source}")]
+    Tls {
+        path: &'static str,
+        source: crate::tls::TlsError,
+    },
 }
 
 impl Settings {
@@ -80,6 +88,15 @@ impl Settings {
                 auth: Arc::new(Authenticator::new(auth_spec(cfg))),
             }),
             pid_file: cfg.pid_file.clone(),
+            tls: cfg
+                .tls
+                .as_ref()
+                .map(crate::tls::server_acceptor)
+                .transpose()
+                .map_err(|source| SettingsError::Tls {
+                    path: "tls",
+                    source,
+                })?,
         })
     }
 }
