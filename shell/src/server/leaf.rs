@@ -207,6 +207,7 @@ async fn run<S: Stream>(
         attempt,
         registered: false,
         awaiting: None,
+        ready_report: None,
         next_sub: 0,
     };
     link.flush_session();
@@ -240,6 +241,9 @@ struct Link {
     registered: bool,
     /// Handshake done, waiting for the control loop's verdict; parsing is paused.
     awaiting: Option<Box<LinkReady>>,
+    /// The finished handshake's report, sent from the read loop so the simulator can hold
+    /// it at the gate `leaf.before_handshake_done`.
+    ready_report: Option<LinkReport>,
     next_sub: u64,
 }
 
@@ -257,6 +261,12 @@ impl Link {
             max_payload: None,
         };
         loop {
+            if let Some(msg) = self.ready_report.take() {
+                // Incident 1B holds an attempt here, handshake done but not yet reported,
+                // while its remote is removed and re-added.
+                self.shared.gates.pass("leaf.before_handshake_done").await;
+                let _ = report.send(msg);
+            }
             if let Some(reason) = self.conn.outbound.close_reason() {
                 return reason;
             }
@@ -363,7 +373,7 @@ impl Link {
                         ready: ready.clone(),
                     },
                 };
-                let _ = report.send(msg);
+                self.ready_report = Some(msg);
                 self.awaiting = Some(ready);
                 None
             }
