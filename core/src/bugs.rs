@@ -107,7 +107,7 @@ impl BugSwitch {
                 "server never sends PINGs: half-open and partitioned clients are never detected"
             }
             BugSwitch::DropPipelinedAfterConnect => {
-                "ops that arrive in the same read as CONNECT are dropped: resubscription after reconnect is lost"
+                "SUB/UNSUB/PUB pipelined in the same read as CONNECT are dropped (PING is still answered): resubscription after reconnect is silently lost"
             }
             BugSwitch::PresenceNoOfflineOnReplace => {
                 "a presence takeover emits online(new) without offline(old): subscribers keep a stale session"

@@ -118,7 +118,7 @@ pub async fn run<S: Stream>(
 pub(crate) fn info_line(shared: &Shared, s: &super::settings::Settings, cid: Cid) -> Vec<u8> {
     let mut info = rejoin_core::proto::info::ServerInfo {
         server_id: shared.server_id.clone(),
-        server_name: s.server_name.clone(),
+        server_name: shared.server_name(),
         version: crate::VERSION.to_string(),
         proto: 1,
         host: s.host.clone(),
@@ -203,12 +203,23 @@ impl Client {
         let mut used = 0;
         let now = self.shared.now();
         let mut result = None;
+        let mut dropping = false;
         while used < buf.len() {
             let parsed = parse(&buf[used..], Dialect::Client, &self.limits);
             match parsed {
                 Ok(Parsed::Incomplete) => break,
                 Ok(Parsed::Op { op, consumed }) => {
                     used += consumed;
+                    if dropping
+                        && matches!(
+                            op,
+                            Op::Sub { .. } | Op::Unsub { .. } | Op::Pub { .. } | Op::Hpub { .. }
+                        )
+                    {
+                        // Bug switch: what a real client pipelines after CONNECT is lost
+                        // (PING is still answered, so the client believes it is connected).
+                        continue;
+                    }
                     let is_connect = matches!(op, Op::Connect(_));
                     let step = self.session.handle_op(now, op);
                     self.flush_session();
@@ -216,10 +227,8 @@ impl Client {
                         result = Some(r);
                         break;
                     }
-                    if is_connect && self.shared.bugs.has(BugSwitch::DropPipelinedAfterConnect) {
-                        used = buf.len();
-                        break;
-                    }
+                    dropping |=
+                        is_connect && self.shared.bugs.has(BugSwitch::DropPipelinedAfterConnect);
                 }
                 Err(e) => {
                     result = Some(self.session.handle_proto_error(&e));
@@ -359,6 +368,7 @@ impl Client {
         let mut i = self.conn.info.lock().expect("info lock");
         i.in_msgs = self.in_msgs;
         i.in_bytes = self.in_bytes;
+        i.last_activity = self.shared.now();
         if i.subs_generation != self.subs_generation {
             i.subs_generation = self.subs_generation;
             i.subscriptions = self
