@@ -157,7 +157,10 @@ struct Client {
 impl Client {
     async fn read_loop<R: tokio::io::AsyncRead + Unpin>(&mut self, mut reader: R) -> CloseReason {
         let mut shutdown = self.shared.shutdown.subscribe();
-        let mut buf = BytesMut::with_capacity(64 * 1024);
+        // Idle connections are the common case: start small and grow to the large buffer
+        // only once a read fills what we have (see `ReadBuf`).
+        let mut buf = BytesMut::new();
+        let mut sizing = super::client::ReadSizing::default();
         loop {
             if let Some(reason) = self.conn.outbound.close_reason() {
                 return reason;
@@ -166,9 +169,7 @@ impl Client {
                 .session
                 .poll_timeout()
                 .map(|(t, _)| self.shared.start + t.since_start());
-            if buf.capacity() - buf.len() < 16 * 1024 {
-                buf.reserve(64 * 1024);
-            }
+            sizing.prepare(&mut buf);
             tokio::select! {
                 biased;
                 _ = self.conn.outbound.reader_wake.notified() => {}
@@ -184,7 +185,8 @@ impl Client {
                 r = reader.read_buf(&mut buf) => {
                     match r {
                         Ok(0) | Err(_) => return CloseReason::ClientClosed,
-                        Ok(_) => {
+                        Ok(n) => {
+                            sizing.observe(n);
                             let closed = self.process(&mut buf);
                             self.router.wake_touched();
                             self.publish_counters();
@@ -409,6 +411,35 @@ impl Client {
     }
 }
 
+/// Read-buffer sizing: idle connections (most of them) keep a small buffer; one whose reads
+/// fill the buffer switches to a large one so a busy publisher is read in big batches.
+#[derive(Default)]
+pub(crate) struct ReadSizing {
+    busy: bool,
+    last_spare: usize,
+}
+
+impl ReadSizing {
+    const SMALL: usize = 512;
+    const LARGE: usize = 64 * 1024;
+
+    /// Make room for the next read.
+    pub(crate) fn prepare(&mut self, buf: &mut BytesMut) {
+        let want = if self.busy { Self::LARGE } else { Self::SMALL };
+        if buf.capacity() - buf.len() < want / 4 {
+            buf.reserve(want);
+        }
+        self.last_spare = buf.capacity() - buf.len();
+    }
+
+    /// A read returned `n` bytes.
+    pub(crate) fn observe(&mut self, n: usize) {
+        if n >= self.last_spare {
+            self.busy = true;
+        }
+    }
+}
+
 /// Sleep until `deadline`, or forever when there is none.
 pub(crate) async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     match deadline {
@@ -423,7 +454,7 @@ pub(crate) async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
     conn: Arc<ConnShared>,
     mut w: W,
 ) {
-    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut buf = Vec::new();
     loop {
         let close = conn.outbound.take(&mut buf);
         if matches!(close, Some(CloseReason::SlowConsumer)) {
@@ -445,7 +476,7 @@ pub(crate) async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
             }
             // Large bursts grow the buffer; don't keep megabytes per idle connection.
             if buf.capacity() > 1024 * 1024 {
-                buf = Vec::with_capacity(64 * 1024);
+                buf = Vec::new();
             }
             continue;
         }

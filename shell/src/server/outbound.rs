@@ -54,7 +54,7 @@ impl Outbound {
     pub fn new(max_pending: usize) -> Self {
         Outbound {
             inner: Mutex::new(Inner {
-                buf: Vec::with_capacity(4096),
+                buf: Vec::new(),
                 close: None,
             }),
             scheduled: AtomicBool::new(false),
