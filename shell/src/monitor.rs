@@ -95,9 +95,131 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
-/// Health: ok unless a subsystem reports itself wedged.
-pub fn health(_shared: &Shared) -> (bool, Value) {
-    (true, json!({"status": "ok"}))
+/// Health: ok unless a subsystem reports itself wedged (a backbone remote that gave up or
+/// went silent, see docs/broadcaster.md). An ordinary reconnect is not wedged.
+pub fn health(shared: &Shared) -> (bool, Value) {
+    match shared.backbones.unhealthy() {
+        None => (true, json!({"status": "ok"})),
+        Some(error) => (false, json!({"status": "unavailable", "error": error})),
+    }
+}
+
+/// `/varz` `backbone`: one entry per backbone remote (ours; nats-server has none).
+fn backbone_varz(shared: &Shared) -> Option<Value> {
+    let stats = shared.backbones.stats();
+    if stats.is_empty() {
+        return None;
+    }
+    let wall = |t: rejoin_core::time::Instant| rfc3339(shared.start_wall + t.since_start());
+    let list: Vec<Value> = stats
+        .iter()
+        .map(|(remote, s)| {
+            json!({
+                "remote": remote,
+                "state": s.state.name(),
+                "gaps": s.gaps,
+                "buffered": s.buffered,
+                "dropped": s.dropped,
+                "replayed": s.replayed,
+                "resyncs": s.resyncs,
+                "silences": s.silences,
+                "consecutive_failures": s.failures,
+                "buffer_msgs": s.buffer_msgs,
+                "buffer_bytes": s.buffer_bytes,
+                "last_gap": s.last_gap.map(|(start, end)| json!({
+                    "started": wall(start),
+                    "ended": end.map(wall),
+                })),
+            })
+        })
+        .collect();
+    Some(json!(list))
+}
+
+/// Prometheus lines for the backbone remotes, labelled by remote.
+fn backbone_metrics(shared: &Shared, out: &mut String) {
+    let stats = shared.backbones.stats();
+    if stats.is_empty() {
+        return;
+    }
+    let label = |r: &str| {
+        r.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    type Field = fn(&rejoin_core::backbone::BackboneStats) -> u64;
+    let series: [(&str, &str, &str, Field); 10] = [
+        (
+            "rejoin_backbone_up",
+            "gauge",
+            "1 when the backbone link is up and recovered",
+            |s| u64::from(s.state == rejoin_core::backbone::BackboneState::Up),
+        ),
+        (
+            "rejoin_backbone_gaps_total",
+            "counter",
+            "Backbone gaps (link lost after a session)",
+            |s| s.gaps,
+        ),
+        (
+            "rejoin_backbone_buffered_total",
+            "counter",
+            "Messages buffered while the backbone was down",
+            |s| s.buffered,
+        ),
+        (
+            "rejoin_backbone_dropped_total",
+            "counter",
+            "Buffered messages dropped by the buffer bounds",
+            |s| s.dropped,
+        ),
+        (
+            "rejoin_backbone_replayed_total",
+            "counter",
+            "Buffered messages replayed to the hub",
+            |s| s.replayed,
+        ),
+        (
+            "rejoin_backbone_resyncs_total",
+            "counter",
+            "Resync announcements published",
+            |s| s.resyncs,
+        ),
+        (
+            "rejoin_backbone_silences_total",
+            "counter",
+            "Backbone links declared dead for silence",
+            |s| s.silences,
+        ),
+        (
+            "rejoin_backbone_consecutive_failures",
+            "gauge",
+            "Failed backbone sessions in a row",
+            |s| u64::from(s.failures),
+        ),
+        (
+            "rejoin_backbone_buffer_msgs",
+            "gauge",
+            "Messages in the replay buffer",
+            |s| s.buffer_msgs,
+        ),
+        (
+            "rejoin_backbone_buffer_bytes",
+            "gauge",
+            "Bytes in the replay buffer",
+            |s| s.buffer_bytes,
+        ),
+    ];
+    for (name, kind, help, field) in series {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (remote, s) in &stats {
+            out.push_str(&format!(
+                "{name}{{remote=\"{}\"}} {}\n",
+                label(remote),
+                field(s)
+            ));
+        }
+    }
 }
 
 struct Totals {
@@ -139,7 +261,7 @@ fn varz(shared: &Shared) -> Value {
     let s = shared.settings();
     let t = totals(shared);
     let uptime = shared.now().since_start();
-    json!({
+    let mut v = json!({
         "server_id": shared.server_id,
         "server_name": shared.server_name(),
         "version": crate::VERSION,
@@ -180,7 +302,11 @@ fn varz(shared: &Shared) -> Value {
         "slow_consumers": shared.stats.slow_consumers.load(Ordering::Relaxed),
         "subscriptions": subscription_count(shared),
         "config_load_time": rfc3339(shared.start_wall + shared.config_load_time.lock().expect("lock").since_start()),
-    })
+    });
+    if let Some(b) = backbone_varz(shared) {
+        v["backbone"] = b;
+    }
+    v
 }
 
 fn connz(shared: &Shared, query: &str) -> Value {
@@ -352,6 +478,7 @@ fn metrics(shared: &Shared) -> String {
         "Live subscriptions",
         subscription_count(shared) as u64,
     );
+    backbone_metrics(shared, &mut out);
     out
 }
 

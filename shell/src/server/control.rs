@@ -18,6 +18,7 @@ use rejoin_core::remote::{ReloadError, ReloadSummary, RemoteInput, RemoteOutput,
 use rejoin_core::time::Instant;
 use tokio::sync::mpsc;
 
+use super::backbone::BackboneControl;
 use super::leaf::{self, LinkCmd, LinkHandle, LinkReport};
 use super::state::{splitmix64, Shared};
 use crate::transport::{Stream, Transport};
@@ -40,6 +41,8 @@ pub struct LeafControl<T: Transport> {
     leaf_info: ServerInfo,
     ping: PingConfig,
     rng: u64,
+    /// The backbone remotes' machines and their outputs.
+    backbone: BackboneControl,
 }
 
 /// nats-server's duplicate-leaf key: remote server name, cluster, bound account.
@@ -58,6 +61,7 @@ impl<T: Transport> LeafControl<T> {
             shared.bugs,
         );
         let (reports_tx, reports) = mpsc::unbounded_channel();
+        let backbone = BackboneControl::new(shared.clone());
         let mut c = LeafControl {
             shared,
             transport,
@@ -72,8 +76,10 @@ impl<T: Transport> LeafControl<T> {
             leaf_info: ServerInfo::default(),
             ping: PingConfig::default(),
             rng: seed,
+            backbone,
         };
         c.configure(cfg, leaf_port);
+        c.backbone.sync(&c.remotes.status(), &cfg.leafnodes.remotes);
         c
     }
 
@@ -150,12 +156,21 @@ impl<T: Transport> LeafControl<T> {
         self.remotes
             .poll_timeout()
             .map(|(t, _)| self.shared.start + t.since_start())
+            .into_iter()
+            .chain(self.backbone.deadline())
+            .min()
     }
 
     /// Timers are due.
     pub fn handle_timeout(&mut self) {
         self.remotes.handle_timeout(self.shared.now());
+        self.backbone.handle_timeout();
         self.drain();
+    }
+
+    /// Whether a backbone remote gave up: the server must stop and exit non-zero.
+    pub fn gave_up(&self) -> bool {
+        self.backbone.gave_up()
     }
 
     /// Status of every remote (for monitoring and the simulator).
@@ -170,6 +185,8 @@ impl<T: Transport> LeafControl<T> {
             .remotes
             .reload(self.shared.now(), &cfg.leafnodes.remotes)?;
         self.remotes.set_reconnect(cfg.leafnodes.reconnect);
+        self.backbone
+            .sync(&self.remotes.status(), &cfg.leafnodes.remotes);
         let port = self.leaf_info.port;
         self.configure(cfg, Some(port));
         self.drain();
@@ -180,6 +197,7 @@ impl<T: Transport> LeafControl<T> {
     pub fn drain(&mut self) {
         self.perform();
         *self.shared.remotes.lock().expect("remotes lock") = self.remotes.status();
+        self.backbone.drain(&self.solicited);
     }
 
     fn perform(&mut self) {
@@ -194,6 +212,10 @@ impl<T: Transport> LeafControl<T> {
                 } => self.dial(attempt, url, config, first_info_timeout),
                 RemoteOutput::Register { attempt } => {
                     if let Some(h) = self.solicited.get(&attempt.generation()) {
+                        if self.remotes.is_current(attempt) {
+                            self.backbone
+                                .registered(attempt, h.cid, &self.remotes.status());
+                        }
                         let _ = h.cmd.send(LinkCmd::Register);
                     }
                 }
@@ -231,6 +253,17 @@ impl<T: Transport> LeafControl<T> {
             first_jitter: self.jitter(),
             ..self.ping
         };
+        let watchdog = !self
+            .shared
+            .bugs
+            .has(rejoin_core::bugs::BugSwitch::BackboneNoSilenceWatchdog);
+        if let Some(bb) = config.backbone.as_ref().filter(|_| watchdog) {
+            // A silent hub must be noticed within silence_timeout (#946): two unanswered
+            // PINGs a third of it apart close the link at the third.
+            let third = (bb.silence_timeout / 3).max(std::time::Duration::from_millis(100));
+            sc.ping.interval = sc.ping.interval.min(third);
+            sc.ping.max_outstanding = 2;
+        }
         let session = LeafSession::solicit(sc, self.shared.now());
         let (tx, rx) = mpsc::unbounded_channel();
         self.solicited
@@ -279,6 +312,8 @@ impl<T: Transport> LeafControl<T> {
         let now: Instant = self.shared.now();
         match report {
             LinkReport::Remote(input) => {
+                let current = self.remotes.is_current(input.attempt());
+                self.backbone.remote_input(&input, current);
                 if let RemoteInput::LinkClosed { attempt, .. }
                 | RemoteInput::DialFailed { attempt, .. } = &input
                 {

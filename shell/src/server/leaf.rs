@@ -209,6 +209,7 @@ async fn run<S: Stream>(
         awaiting: None,
         ready_report: None,
         next_sub: 0,
+        backbone: None,
     };
     link.flush_session();
     shared
@@ -219,6 +220,10 @@ async fn run<S: Stream>(
     let reason = link.read_loop(reader, report, cmd).await;
     link.session.close(reason.clone());
     link.flush_session();
+    if let (Some(tap), Some(attempt)) = (&link.backbone, link.attempt) {
+        // Before the hub's interest leaves the account: from here on its messages are held.
+        tap.link_lost(&shared, attempt.generation(), &reason);
+    }
     link.cleanup();
     shared.leafs.lock().expect("leafs lock").remove(&cid);
     shared.emit(Event::ClientClosed {
@@ -245,6 +250,8 @@ struct Link {
     /// it at the gate `leaf.before_handshake_done`.
     ready_report: Option<LinkReport>,
     next_sub: u64,
+    /// Set when this is a backbone remote's registered link.
+    backbone: Option<Arc<super::backbone::Tap>>,
 }
 
 impl Link {
@@ -305,6 +312,9 @@ impl Link {
                 r = reader.read_buf(&mut buf), if !paused => match r {
                     Ok(0) | Err(_) => return CloseReason::ClientClosed,
                     Ok(_) => {
+                        if let Some(tap) = &self.backbone {
+                            tap.heard(self.shared.now());
+                        }
                         if let Some(r) = self.process(&mut buf, &limits, report) {
                             return r;
                         }
@@ -388,6 +398,9 @@ impl Link {
                 None
             }
             LeafStep::InterestRemoved { subject, queue } => {
+                if let Some(tap) = &self.backbone {
+                    tap.interest_removed(subject, queue);
+                }
                 let key = (subject.to_string(), queue.map(str::to_string));
                 if let Some(sub) = self.subs.remove(&key) {
                     self.router.account().remove(&sub);
@@ -428,6 +441,12 @@ impl Link {
             i.user = ready.user.clone();
         }
         let solicited = matches!(self.conn.kind, ConnKind::Leaf { solicited: true });
+        if solicited {
+            self.backbone = self.shared.backbones.tap_for_link(self.conn.cid);
+            if let Some(tap) = &self.backbone {
+                tap.begin_session();
+            }
+        }
         let now = self.shared.now();
         let session = &mut self.session;
         let conn = &self.conn;
@@ -449,6 +468,9 @@ impl Link {
     fn interest_added(&mut self, subject: &str, queue: Option<(&str, u32)>) {
         let key = (subject.to_string(), queue.map(|(q, _)| q.to_string()));
         let weight = queue.map_or(1, |(_, w)| w.max(1));
+        if let Some(tap) = &self.backbone {
+            tap.interest_added(subject, queue.map(|(q, _)| q));
+        }
         if let Some(sub) = self.subs.get(&key) {
             if queue.is_some() && sub.weight.load(Ordering::Relaxed) != weight {
                 self.router.account().reweight(sub, weight);

@@ -1,5 +1,6 @@
 //! The data plane: listeners, connection tasks, routing, and the server's shared state.
 
+pub mod backbone;
 pub mod client;
 pub mod control;
 pub mod leaf;

@@ -129,7 +129,9 @@ impl Router {
     ) -> bool {
         let m = self.lookup(subject);
         if m.plain.is_empty() && m.queues.is_empty() {
-            return false;
+            // Nobody here, but a backbone hub that is away may have wanted it.
+            return self.shared.backbones.holding()
+                && self.hold_for_backbone(subject, reply, headers, payload, &m);
         }
         self.leaf_targets.clear();
         for sub in &m.plain {
@@ -177,12 +179,76 @@ impl Router {
                 }
             }
         }
+        if self.shared.backbones.holding() {
+            self.hold_for_backbone(subject, reply, headers, payload, &m);
+        }
         let targets = std::mem::take(&mut self.leaf_targets);
         for (conn, queues) in &targets {
             self.deliver_leaf(conn, subject, reply, queues, headers, payload);
         }
         self.leaf_targets = targets;
         true
+    }
+
+    /// While a backbone remote is in a gap, a message its hub wanted goes to the replay
+    /// buffer instead of the (dead or not yet recovered) link: see [`super::backbone`].
+    fn hold_for_backbone(
+        &mut self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        m: &MatchResult<Arc<Subscription>>,
+    ) -> bool {
+        super::backbone::hold(
+            &self.shared,
+            &self.account.name,
+            self.conn.kind,
+            subject,
+            reply,
+            headers,
+            payload,
+            m,
+            &mut self.leaf_targets,
+        )
+    }
+
+    /// Deliver to this server's clients only, never over a leafnode link: for messages the
+    /// server itself publishes (the backbone resync announcement). Returns the deliveries.
+    pub fn route_local(
+        &mut self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> usize {
+        let m = self.lookup(subject);
+        let mut n = 0;
+        for sub in &m.plain {
+            if sub.conn.kind == ConnKind::Client
+                && self.eligible(sub, false)
+                && self.deliver(sub, subject, reply, headers, payload)
+            {
+                n += 1;
+            }
+        }
+        for group in &m.queues {
+            let members = &group.members;
+            self.rng = splitmix64(self.rng);
+            let start = (self.rng % members.len().max(1) as u64) as usize;
+            for i in 0..members.len() {
+                let sub = &members[(start + i) % members.len()];
+                if sub.conn.kind == ConnKind::Client
+                    && self.eligible(sub, false)
+                    && self.deliver(sub, subject, reply, headers, payload)
+                {
+                    n += 1;
+                    break;
+                }
+            }
+        }
+        self.wake_touched();
+        n
     }
 
     fn leaf_target(&mut self, conn: &Arc<ConnShared>) -> usize {

@@ -32,6 +32,7 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
         accounts: RwLock::new(BTreeMap::new()),
         conns: Mutex::new(BTreeMap::new()),
         leafs: Mutex::new(BTreeMap::new()),
+        backbones: Default::default(),
         remotes: Mutex::new(Vec::new()),
         leaf_listen: Mutex::new(None),
         gates: env.gates.clone(),
@@ -96,7 +97,14 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
     leafs.drain();
 
     let mut conns = tokio::task::JoinSet::new();
+    let mut exit = Exit::Shutdown;
     loop {
+        if leafs.gave_up() {
+            // A backbone remote exhausted max_reconnect_attempts: stop gracefully, then
+            // exit non-zero so a supervisor restarts us (incident 4, F3).
+            exit = Exit::BackboneGaveUp;
+            break;
+        }
         let deadline = leafs.deadline();
         tokio::select! {
             biased;
@@ -150,7 +158,7 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
         let _ = std::fs::remove_file(p);
     }
     tracing::info!("Server Exiting..");
-    Exit::Shutdown
+    exit
 }
 
 fn accept<S: crate::transport::Stream>(

@@ -311,6 +311,8 @@ pub struct Shared {
     pub leafs: Mutex<BTreeMap<Cid, Arc<ConnShared>>>,
     /// Named pause points (simulator gates).
     pub gates: crate::Gates,
+    /// Backbone remotes: what the routing path and monitoring need of them.
+    pub backbones: super::backbone::Backbones,
     /// The remotes' status after the control loop's last step (for monitoring).
     pub remotes: Mutex<Vec<rejoin_core::remote::RemoteStatus>>,
     /// Leafnode listener `host:port`, if any (for `/varz`).
