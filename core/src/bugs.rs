@@ -55,6 +55,9 @@ pub enum BugSwitch {
     BackboneNoSilenceWatchdog,
     /// `/healthz` says ok whatever the backbone does (incident 4B).
     BackboneHealthzAlwaysOk,
+    /// Messages for the hub published during a backbone gap are dropped instead of
+    /// buffered: the pre-fix broadcaster had no replay (incident 4C).
+    BackboneNoReplay,
 }
 
 impl BugSwitch {
@@ -76,6 +79,7 @@ impl BugSwitch {
         BugSwitch::BackboneNoResyncCooldown,
         BugSwitch::BackboneNoSilenceWatchdog,
         BugSwitch::BackboneHealthzAlwaysOk,
+        BugSwitch::BackboneNoReplay,
     ];
 
     /// The name used in scenario files and on the command line.
@@ -97,6 +101,7 @@ impl BugSwitch {
             BugSwitch::BackboneNoResyncCooldown => "backbone-no-resync-cooldown",
             BugSwitch::BackboneNoSilenceWatchdog => "backbone-no-silence-watchdog",
             BugSwitch::BackboneHealthzAlwaysOk => "backbone-healthz-always-ok",
+            BugSwitch::BackboneNoReplay => "backbone-no-replay",
         }
     }
 
@@ -150,6 +155,9 @@ impl BugSwitch {
             }
             BugSwitch::BackboneHealthzAlwaysOk => {
                 "/healthz reports ok even when the backbone gave up or is silent"
+            }
+            BugSwitch::BackboneNoReplay => {
+                "messages published during a backbone gap are lost: no buffer, no replay (the fleet splits)"
             }
         }
     }

@@ -230,6 +230,16 @@ impl Backbone {
             return Err(msg);
         }
         let gap = self.gap.as_ref().map_or(self.gaps, |g| g.last);
+        if self.bugs.has(BugSwitch::BackboneNoReplay) {
+            // The pre-fix broadcaster: the publish to the backbone fails and is gone.
+            self.stats.buffered += 1;
+            self.stats.dropped += 1;
+            if let Some(g) = &mut self.gap {
+                g.buffered += 1;
+                g.dropped += 1;
+            }
+            return Ok(());
+        }
         let dropped = self.buffer.push(Buffered {
             msg,
             published: now,
@@ -242,6 +252,17 @@ impl Backbone {
             g.dropped += dropped;
         }
         Ok(())
+    }
+
+    /// The remote was removed or disabled by a reload: nothing is held for it any more
+    /// (what was buffered is dropped and counted), no recovery runs, its link is forgotten.
+    /// An announcement already due for flushed gaps is still made. The machine is kept:
+    /// if the remote comes back it does so under a new remote generation, whose first
+    /// connect is not a gap (F1).
+    pub fn retire(&mut self) {
+        self.new_generation();
+        self.link = Link::Idle;
+        self.storm_at = None;
     }
 
     /// Whether messages for the hub are being buffered instead of sent live.

@@ -520,6 +520,56 @@ fn f1_a_new_generation_discards_what_the_old_one_buffered() {
     assert_eq!(w.m.stats().dropped, 1);
 }
 
+/// A removed or disabled remote holds nothing; when it comes back (a new remote
+/// generation) its first connect is not a gap.
+#[test]
+fn f1_retired_remote_stops_buffering_and_its_return_is_not_a_gap() {
+    let mut w = World::new(config());
+    w.connect();
+    w.lose();
+    assert!(w.publish(1));
+    w.m.retire();
+    w.drain();
+    assert!(!w.publish(2), "a retired remote holds nothing");
+    assert_eq!(w.m.stats().dropped, 1);
+    assert_eq!(w.m.stats().state, BackboneState::Connecting);
+    w.generation += 1;
+    w.session = 0;
+    w.connect();
+    w.advance(secs(60));
+    assert!(w.notices().is_empty());
+}
+
+#[cfg(feature = "bug-switches")]
+#[test]
+fn f1_bug_a_retired_remote_returning_resyncs() {
+    let mut w = World::with_bugs(
+        config(),
+        BugSet::NONE.with(BugSwitch::BackboneGapOnFirstConnect),
+    );
+    w.connect();
+    w.m.retire();
+    w.generation += 1;
+    w.session = 0;
+    w.link = None;
+    w.connect();
+    w.advance(secs(60));
+    assert_eq!(w.notices().len(), 1);
+}
+
+#[cfg(feature = "bug-switches")]
+#[test]
+fn no_replay_bug_loses_what_the_gap_published() {
+    let mut w = World::with_bugs(config(), BugSet::NONE.with(BugSwitch::BackboneNoReplay));
+    w.connect();
+    w.lose();
+    assert!(w.publish(1));
+    w.connect();
+    w.advance(secs(5));
+    assert!(w.hub.is_empty());
+    assert_eq!(w.notices()[0].dropped, 1);
+}
+
 #[cfg(feature = "bug-switches")]
 #[test]
 fn f1_bug_first_connect_of_a_fresh_remote_resyncs() {

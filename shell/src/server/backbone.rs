@@ -20,7 +20,7 @@
 //! the other two only feed inputs that it drains right after (the link's loss is always
 //! followed by the link's `LinkClosed` report).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -33,7 +33,7 @@ use rejoin_core::config::RemoteConfig;
 use rejoin_core::event::{CloseReason, Event};
 use rejoin_core::leaf::LeafSession;
 use rejoin_core::proto::{encode, headers};
-use rejoin_core::remote::{AttemptId, RemoteIndex, RemoteInput, RemoteStatus};
+use rejoin_core::remote::{AttemptId, LinkState, RemoteIndex, RemoteInput, RemoteStatus};
 use rejoin_core::sublist::{MatchResult, Sublist};
 use rejoin_core::time::Instant;
 
@@ -293,6 +293,8 @@ pub fn hold(
 pub struct BackboneControl {
     shared: Arc<Shared>,
     taps: BTreeMap<RemoteIndex, Arc<Tap>>,
+    /// Taps of remotes removed or disabled (and retired) since.
+    retired: BTreeSet<RemoteIndex>,
     /// Delivers announcements to local clients.
     router: Router,
     gave_up: bool,
@@ -313,6 +315,7 @@ impl BackboneControl {
         BackboneControl {
             shared,
             taps: BTreeMap::new(),
+            retired: BTreeSet::new(),
             router,
             gave_up: false,
         }
@@ -338,17 +341,21 @@ impl BackboneControl {
             };
             wanted.insert(s.index, (s, cfg));
         }
-        let gone: Vec<RemoteIndex> = self
-            .taps
-            .keys()
-            .filter(|i| !wanted.contains_key(i))
-            .copied()
-            .collect();
-        for i in gone {
-            if let Some(t) = self.taps.remove(&i) {
-                if t.buffering.swap(false, Ordering::AcqRel) {
-                    t.holding.fetch_sub(1, Ordering::AcqRel);
-                }
+        let configured: BTreeSet<RemoteIndex> = wanted.keys().copied().collect();
+        // A removed or disabled remote keeps its machine (a remote that comes back must be
+        // recognised as a fresh generation, F1) but holds nothing any more.
+        for (index, tap) in &self.taps {
+            let active = wanted
+                .get(index)
+                .is_some_and(|(s, _)| s.state != LinkState::Disabled);
+            if active {
+                self.retired.remove(index);
+            } else if self.retired.insert(*index) {
+                let mut m = tap.machine();
+                m.retire();
+                tap.sync(&m);
+                let link = tap.link_id.load(Ordering::Acquire);
+                tap.clear_link(link);
             }
         }
         for (index, (s, cfg)) in wanted {
@@ -381,8 +388,12 @@ impl BackboneControl {
             };
             self.taps.insert(index, Arc::new(tap));
         }
-        *self.shared.backbones.taps.write().expect("taps lock") =
-            self.taps.values().cloned().collect();
+        *self.shared.backbones.taps.write().expect("taps lock") = self
+            .taps
+            .iter()
+            .filter(|(i, _)| configured.contains(i))
+            .map(|(_, t)| t.clone())
+            .collect();
     }
 
     /// The remotes machine registered `attempt` as link `cid` (call before the link is
