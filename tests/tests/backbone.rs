@@ -22,7 +22,7 @@ use rejoin_tests::leafnode::{
     connect, drain_quiet, hub_conf, leaf_conf, nats_server_available, start, start_hub,
     sync_interest, wait_for, wait_links,
 };
-use rejoin_tests::{http_get, rejoin_only, ServerKind, TestServer, WAIT};
+use rejoin_tests::{http_get, rejoin_only, Frame, RawClient, ServerKind, TestServer, WAIT};
 use serde_json::Value;
 
 /// Small enough to keep the test short, large enough for a loaded two-core machine.
@@ -362,4 +362,60 @@ fn give_up_exits_with_code_3_after_a_graceful_shutdown() {
         assert!(log.contains("gave up"), "{log}");
         assert!(log.contains("Server Exiting"), "graceful shutdown: {log}");
     }
+}
+
+/// `resync { mode: lameduck }`: after the announcement every edge client gets an INFO with
+/// `ldm: true` and is then closed, spread over `window`.
+#[test]
+fn lameduck_resync_tells_clients_to_move_then_closes_them_over_the_window() {
+    rejoin_only!("the backbone broadcaster is rejoin's own");
+    let conf = |port| hub_conf("hub", port, "");
+    let (hub, leaf_port) = start_hub(ServerKind::Rejoin, conf);
+    let edge = edge(leaf_port, "resync { mode: lameduck, window: \"1s\" }");
+    wait_links(&edge, 1);
+    let mut clients: Vec<RawClient> = (0..2)
+        .map(|_| {
+            let mut c = RawClient::connect_quiet(edge.addr());
+            c.send("SUB $REJOIN.RESYNC 1\r\nPING\r\n");
+            c.expect_line("PONG");
+            c
+        })
+        .collect();
+
+    let mut hub = hub;
+    hub.signal("KILL");
+    assert!(hub.wait_exit(WAIT).is_some());
+    wait_for(WAIT, "edge backbone state down", || {
+        (backbone_varz(&edge)["state"] == "down").then_some(())
+    });
+    let _hub = start(ServerKind::Rejoin, &conf(leaf_port));
+
+    for c in &mut clients {
+        let mut saw_resync = false;
+        let mut saw_ldm = false;
+        let deadline = Instant::now() + WAIT;
+        while !saw_ldm {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match c.read_frame(left) {
+                Ok(Frame::Msg(m)) => {
+                    assert_eq!(m.subject, "$REJOIN.RESYNC");
+                    assert!(!saw_ldm, "the announcement comes before the lame-duck INFO");
+                    saw_resync = true;
+                }
+                Ok(Frame::Info(info)) => {
+                    assert_eq!(info["ldm"], true, "{info}");
+                    assert!(saw_resync, "INFO ldm before the announcement");
+                    saw_ldm = true;
+                }
+                Ok(other) => panic!("unexpected {other:?}"),
+                Err(e) => panic!("waiting for resync and INFO ldm: {e}"),
+            }
+        }
+    }
+    // Closed within the 1 s window (plus slack).
+    for c in &mut clients {
+        c.expect_closed(Duration::from_secs(3));
+    }
+    let v = backbone_varz(&edge);
+    assert_eq!(v["resyncs"], 1, "{v}");
 }
