@@ -158,7 +158,7 @@ impl Client {
     async fn read_loop<R: tokio::io::AsyncRead + Unpin>(&mut self, mut reader: R) -> CloseReason {
         let mut shutdown = self.shared.shutdown.subscribe();
         // Idle connections are the common case: start small and grow to the large buffer
-        // only once a read fills what we have (see `ReadBuf`).
+        // only once a read fills what we have (see `ReadSizing`).
         let mut buf = BytesMut::new();
         let mut sizing = super::client::ReadSizing::default();
         loop {

@@ -262,7 +262,10 @@ impl Link {
         cmd: &mut mpsc::UnboundedReceiver<LinkCmd>,
     ) -> CloseReason {
         let mut shutdown = self.shared.shutdown.subscribe();
-        let mut buf = BytesMut::with_capacity(64 * 1024);
+        // Idle connections are the common case: start small and grow to the large buffer
+        // only once a read fills what we have (see `ReadSizing`).
+        let mut buf = BytesMut::new();
+        let mut sizing = super::client::ReadSizing::default();
         let limits = Limits {
             max_control_line: self.shared.settings().max_control_line,
             max_payload: None,
@@ -284,9 +287,7 @@ impl Link {
                 .session
                 .poll_timeout()
                 .map(|(t, _)| self.shared.start + t.since_start());
-            if buf.capacity() - buf.len() < 16 * 1024 {
-                buf.reserve(64 * 1024);
-            }
+            sizing.prepare(&mut buf);
             let paused = self.awaiting.is_some();
             tokio::select! {
                 biased;
@@ -311,7 +312,8 @@ impl Link {
                 }
                 r = reader.read_buf(&mut buf), if !paused => match r {
                     Ok(0) | Err(_) => return CloseReason::ClientClosed,
-                    Ok(_) => {
+                    Ok(n) => {
+                        sizing.observe(n);
                         if let Some(tap) = &self.backbone {
                             tap.heard(self.shared.now());
                         }
