@@ -39,6 +39,8 @@ pub struct LeafControl<T: Transport> {
     leaf_auth: Arc<Authenticator>,
     leaf_auth_timeout: std::time::Duration,
     leaf_info: ServerInfo,
+    /// TLS for accepted leafs (`leafnodes { tls }`), or why it could not be loaded.
+    leaf_tls: Option<Result<crate::tls::Acceptor, String>>,
     ping: PingConfig,
     rng: u64,
     /// The backbone remotes' machines and their outputs.
@@ -74,6 +76,7 @@ impl<T: Transport> LeafControl<T> {
             leaf_auth: Arc::new(Authenticator::default()),
             leaf_auth_timeout: rejoin_core::config::DEFAULT_AUTH_TIMEOUT,
             leaf_info: ServerInfo::default(),
+            leaf_tls: None,
             ping: PingConfig::default(),
             rng: seed,
             backbone,
@@ -124,7 +127,14 @@ impl<T: Transport> LeafControl<T> {
             .advertise
             .clone()
             .unwrap_or_else(|| format!("{host}:{port}"));
+        self.leaf_tls = leaf
+            .tls
+            .as_ref()
+            .map(|t| crate::tls::server_acceptor(t).map_err(|e| e.to_string()));
+        let verify = leaf.tls.as_ref().is_some_and(|t| t.verify);
         self.leaf_info = ServerInfo {
+            tls_required: leaf.tls.is_some().then_some(true),
+            tls_verify: verify.then_some(true),
             server_id: self.shared.server_id.clone(),
             server_name: self.server_name(),
             version: crate::VERSION.to_string(),
@@ -264,10 +274,30 @@ impl<T: Transport> LeafControl<T> {
             sc.ping.interval = sc.ping.interval.min(third);
             sc.ping.max_outstanding = 2;
         }
+        let sc_tls = sc.tls;
         let session = LeafSession::solicit(sc, self.shared.now());
         let (tx, rx) = mpsc::unbounded_channel();
         self.solicited
             .insert(attempt.generation(), LinkHandle { cid, cmd: tx });
+        let tls = if sc_tls {
+            let host = parsed.as_ref().map_or("", |u| u.host.as_str());
+            let tls_cfg = config.tls.clone().unwrap_or_default();
+            match crate::tls::client_connector(&tls_cfg, host) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    // Nothing to dial with: report the attempt as failed so the remote backs
+                    // off and retries (a reload can fix the files).
+                    self.solicited.remove(&attempt.generation());
+                    let error = format!("TLS configuration: {e}");
+                    tracing::error!("leafnode remote {url}: {error}");
+                    let input = RemoteInput::DialFailed { attempt, error };
+                    self.remotes.handle_input(self.shared.now(), input);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         tokio::spawn(leaf::solicit(
             self.shared.clone(),
             self.transport.clone(),
@@ -275,6 +305,7 @@ impl<T: Transport> LeafControl<T> {
             attempt,
             url,
             session,
+            tls,
             self.reports_tx.clone(),
             rx,
         ));
@@ -296,12 +327,23 @@ impl<T: Transport> LeafControl<T> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.accepted
             .insert(cid, (LinkHandle { cid, cmd: tx }, None));
+        let tls = match &self.leaf_tls {
+            None => None,
+            Some(Ok(a)) => Some(a.clone()),
+            Some(Err(e)) => {
+                // Never fall back to plaintext when TLS is configured but broken.
+                tracing::error!("refusing leafnode connection: leafnodes TLS configuration: {e}");
+                self.accepted.remove(&cid);
+                return;
+            }
+        };
         tokio::spawn(leaf::accept(
             self.shared.clone(),
             stream,
             cid,
             addr,
             session,
+            tls,
             self.reports_tx.clone(),
             rx,
         ));

@@ -94,7 +94,8 @@ pub async fn solicit<T: Transport>(
     cid: Cid,
     attempt: AttemptId,
     url: String,
-    session: LeafSession,
+    mut session: LeafSession,
+    tls: Option<crate::tls::Connector>,
     report: mpsc::UnboundedSender<LinkReport>,
     mut cmd: mpsc::UnboundedReceiver<LinkCmd>,
 ) {
@@ -137,34 +138,174 @@ pub async fn solicit<T: Transport>(
         return;
     }
     let _ = report.send(LinkReport::Remote(RemoteInput::Dialed { attempt }));
-    let reason = run(
-        shared,
-        stream,
-        cid,
-        addr,
-        session,
-        Some(attempt),
-        &report,
-        &mut cmd,
-    )
-    .await;
+    let reason = match tls {
+        None => {
+            run(
+                shared,
+                stream,
+                cid,
+                addr,
+                session,
+                Some(attempt),
+                false,
+                None,
+                &report,
+                &mut cmd,
+            )
+            .await
+        }
+        Some(connector) => match upgrade_solicited(&shared, stream, &mut session, &connector).await
+        {
+            Ok((tls_stream, ready)) => {
+                run(
+                    shared,
+                    tls_stream,
+                    cid,
+                    addr,
+                    session,
+                    Some(attempt),
+                    true,
+                    ready,
+                    &report,
+                    &mut cmd,
+                )
+                .await
+            }
+            Err(reason) => {
+                shared.emit(Event::ClientClosed {
+                    cid,
+                    reason: reason.clone(),
+                });
+                reason
+            }
+        },
+    };
     let _ = report.send(LinkReport::Remote(RemoteInput::LinkClosed {
         attempt,
         reason: link_end(&reason),
     }));
 }
 
-/// Run an accepted leaf connection until it closes.
+/// The TLS phase of a solicited link. With `handshake_first` the socket speaks TLS before
+/// any protocol byte; otherwise the hub's INFO comes in plaintext and is read here byte by
+/// byte (nothing past its line end may be consumed from the raw socket), then the socket
+/// is upgraded and the session told, which sends CONNECT over TLS.
+async fn upgrade_solicited<S: Stream>(
+    shared: &Shared,
+    mut stream: S,
+    session: &mut LeafSession,
+    connector: &crate::tls::Connector,
+) -> Result<(crate::tls::ClientStream<S>, Option<Box<LinkReady>>), CloseReason> {
+    let tls_failed = |e: crate::tls::HandshakeError| {
+        CloseReason::Other(format!("TLS handshake with the hub failed: {e}"))
+    };
+    if connector.handshake_first() {
+        // INFO arrives over TLS; the session asks for TLS then, and `run` confirms it.
+        return connector
+            .connect(stream)
+            .await
+            .map(|s| (s, None))
+            .map_err(tls_failed);
+    }
+    let limit = shared.settings().max_control_line;
+    let wait = session
+        .poll_timeout()
+        .map(|(t, _)| shared.start + t.since_start());
+    let mut line = Vec::with_capacity(512);
+    let read_line = async {
+        let mut byte = [0u8; 1];
+        while !line.ends_with(b"\n") && line.len() <= limit {
+            match stream.read(&mut byte).await {
+                Ok(1) => line.push(byte[0]),
+                _ => return false,
+            }
+        }
+        true
+    };
+    let complete = match wait {
+        Some(deadline) => tokio::time::timeout_at(deadline, read_line)
+            .await
+            .unwrap_or(false),
+        None => read_line.await,
+    };
+    if !complete {
+        session.handle_timeout(shared.now());
+        return Err(session
+            .close_reason()
+            .cloned()
+            .unwrap_or(CloseReason::ClientClosed));
+    }
+    let limits = Limits {
+        max_control_line: limit,
+        max_payload: None,
+    };
+    let step = match parse(&line, Dialect::Leaf, &limits) {
+        Ok(Parsed::Op { op, .. }) => session.handle_op(shared.now(), op),
+        _ => return Err(CloseReason::ProtocolViolation),
+    };
+    match step {
+        LeafStep::StartTls => {}
+        LeafStep::Close(r) => return Err(r),
+        _ => {
+            return Err(CloseReason::Other(
+                "the hub's first message was not INFO".into(),
+            ))
+        }
+    }
+    let tls = connector.connect(stream).await.map_err(tls_failed)?;
+    let ready = match session.tls_established(shared.now()) {
+        LeafStep::Ready(r) => Some(r),
+        _ => None,
+    };
+    Ok((tls, ready))
+}
+
+/// Run an accepted leaf connection until it closes. With TLS configured on the leafnode
+/// listener, INFO goes out in plaintext first (the leaf upgrades after reading it), or the
+/// handshake comes first with `handshake_first`.
+#[allow(clippy::too_many_arguments)]
 pub async fn accept<S: Stream>(
     shared: Arc<Shared>,
-    stream: S,
+    mut stream: S,
     cid: Cid,
     addr: String,
-    session: LeafSession,
+    mut session: LeafSession,
+    tls: Option<crate::tls::Acceptor>,
     report: mpsc::UnboundedSender<LinkReport>,
     mut cmd: mpsc::UnboundedReceiver<LinkCmd>,
 ) {
-    let _ = run(shared, stream, cid, addr, session, None, &report, &mut cmd).await;
+    match tls {
+        None => {
+            let _ = run(
+                shared, stream, cid, addr, session, None, false, None, &report, &mut cmd,
+            )
+            .await;
+        }
+        Some(acceptor) => {
+            if !acceptor.handshake_first() {
+                if let Some(info) = session.take_outbox() {
+                    use tokio::io::AsyncWriteExt;
+                    if stream.write_all(&info).await.is_err() {
+                        let _ = report.send(LinkReport::AcceptedClosed { cid });
+                        return;
+                    }
+                }
+            }
+            match acceptor.accept(stream).await {
+                Ok(tls_stream) => {
+                    let _ = run(
+                        shared, tls_stream, cid, addr, session, None, true, None, &report, &mut cmd,
+                    )
+                    .await;
+                }
+                Err(e) => {
+                    let reason =
+                        CloseReason::Other(format!("TLS handshake with the leaf failed: {e}"));
+                    shared.emit(Event::ClientClosed { cid, reason });
+                }
+            }
+        }
+    }
     let _ = report.send(LinkReport::AcceptedClosed { cid });
 }
 
@@ -176,6 +317,8 @@ async fn run<S: Stream>(
     addr: String,
     session: LeafSession,
     attempt: Option<AttemptId>,
+    tls: bool,
+    initial: Option<Box<LinkReady>>,
     report: &mpsc::UnboundedSender<LinkReport>,
     cmd: &mut mpsc::UnboundedReceiver<LinkCmd>,
 ) -> CloseReason {
@@ -210,8 +353,13 @@ async fn run<S: Stream>(
         ready_report: None,
         next_sub: 0,
         backbone: None,
+        tls,
     };
     link.flush_session();
+    if let Some(ready) = initial {
+        // The handshake completed during the TLS phase (hub INFO without info_on_connect).
+        let _ = link.act(LeafStep::Ready(ready), report);
+    }
     shared
         .leafs
         .lock()
@@ -250,6 +398,8 @@ struct Link {
     /// it at the gate `leaf.before_handshake_done`.
     ready_report: Option<LinkReport>,
     next_sub: u64,
+    /// The socket speaks TLS.
+    tls: bool,
     /// Set when this is a backbone remote's registered link.
     backbone: Option<Arc<super::backbone::Tap>>,
 }
@@ -366,13 +516,15 @@ impl Link {
     ) -> Option<CloseReason> {
         match step {
             LeafStep::Nothing | LeafStep::LeafUrls(_) => None,
-            LeafStep::StartTls => {
-                // TLS for leafnode links is wired by the TLS module; until then a hub that
-                // demands it cannot be reached.
-                Some(CloseReason::Other(
-                    "TLS required by the hub is not supported yet".into(),
-                ))
+            LeafStep::StartTls if self.tls => {
+                // Already TLS (handshake_first): confirm, which sends CONNECT.
+                let step = self.session.tls_established(self.shared.now());
+                self.flush_session();
+                self.act(step, report)
             }
+            LeafStep::StartTls => Some(CloseReason::Other(
+                "the hub requires TLS but this remote has no tls block".into(),
+            )),
             LeafStep::Ready(ready) => {
                 self.conn.headers.store(ready.headers, Ordering::Release);
                 let msg = match self.attempt {
