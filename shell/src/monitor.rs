@@ -284,6 +284,7 @@ fn varz(shared: &Shared) -> Value {
         "cluster": {},
         "gateway": {},
         "leaf": leaf_varz(shared),
+        "presence": crate::server::presence::varz(shared),
         "start": rfc3339(shared.start_wall),
         "uptime": format_uptime(uptime),
         "now": now_rfc3339(shared),

@@ -110,6 +110,8 @@ pub async fn run<S: Stream>(
     }
     client.flush_session();
     let reason = client.read_loop(reader).await;
+    super::presence::on_ending(&shared, cid, &reason);
+    shared.gates.pass(super::presence::CLEANUP_GATE).await;
     client.cleanup(reason.clone());
     conn.outbound.close(reason);
     let _ = writer_task.await;
@@ -254,13 +256,20 @@ impl Client {
                     let account = self.shared.account(&c.identity.account);
                     self.router.set_account(account);
                 }
+                let presence = super::presence::on_connected(
+                    &self.shared,
+                    &mut self.router,
+                    self.conn.cid,
+                    c.name.as_deref(),
+                    c.identity.user.as_deref(),
+                );
                 let mut i = self.conn.info.lock().expect("info lock");
                 i.name = c.name;
                 i.lang = c.lang;
                 i.version = c.version;
                 i.user = c.identity.user;
                 i.account = self.router.account().name.to_string();
-                None
+                presence
             }
             Step::Publish {
                 subject,
@@ -274,7 +283,17 @@ impl Client {
                     echo: self.session.opts().echo,
                     queues: None,
                 };
-                let interest = self.router.route(subject, reply, headers, payload, src);
+                let interest = match super::presence::on_client_publish(
+                    &self.shared,
+                    &mut self.router,
+                    subject,
+                    reply,
+                    headers,
+                    payload,
+                ) {
+                    Some(interest) => interest,
+                    None => self.router.route(subject, reply, headers, payload, src),
+                };
                 let opts = self.session.opts();
                 if !interest && opts.no_responders && opts.headers {
                     if let Some(reply) = reply {
@@ -404,6 +423,7 @@ impl Client {
         stats
             .out_bytes
             .fetch_add(out.out_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+        super::presence::on_closed(&self.shared, &mut self.router, self.conn.cid, &reason);
         self.shared.emit(Event::ClientClosed {
             cid: self.conn.cid,
             reason,

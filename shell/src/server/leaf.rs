@@ -574,7 +574,18 @@ impl Link {
                     echo: false,
                     queues: Some(&listed),
                 };
-                self.router.route(subject, reply, headers, payload, src);
+                let presence = super::presence::on_link_message(
+                    &self.shared,
+                    &mut self.router,
+                    self.conn.cid,
+                    subject,
+                    reply,
+                    headers,
+                    payload,
+                );
+                if !presence {
+                    self.router.route(subject, reply, headers, payload, src);
+                }
                 let mut i = self.conn.info.lock().expect("info lock");
                 i.in_msgs += 1;
                 i.last_activity = self.shared.now();

@@ -5,6 +5,7 @@ pub mod client;
 pub mod control;
 pub mod leaf;
 pub mod outbound;
+pub mod presence;
 pub mod route;
 pub mod run;
 pub mod settings;

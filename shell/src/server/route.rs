@@ -378,3 +378,65 @@ impl Router {
         }
     }
 }
+
+/// Presence relay support: restricted routing and routers for server-made messages.
+impl Router {
+    /// The connection this router routes for.
+    pub fn cid(&self) -> rejoin_core::event::Cid {
+        self.conn.cid
+    }
+
+    /// A router for the same connection bound to another account (server-made messages
+    /// into an account other than the connection's own).
+    pub fn for_account(&self, account: Arc<Account>) -> Router {
+        Router::new(self.shared.clone(), self.conn.clone(), account, self.rng)
+    }
+
+    /// Route a message only to the subscriptions `keep` accepts (a relay message: the
+    /// subscriptions of one peer's current session, or only leafnode links), with the usual
+    /// rules otherwise: one member per queue group, local members first, one `LMSG` per
+    /// link, no reflection. Returns whether anything was delivered or forwarded.
+    pub fn route_only(
+        &mut self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        echo: bool,
+        keep: impl Fn(&Subscription) -> bool,
+    ) -> bool {
+        let m = self.lookup(subject);
+        let mut any = false;
+        self.leaf_targets.clear();
+        for sub in &m.plain {
+            if !keep(sub) || !self.eligible(sub, echo) {
+                continue;
+            }
+            if matches!(sub.conn.kind, ConnKind::Leaf { .. }) {
+                self.leaf_target(&sub.conn);
+            } else {
+                any |= self.deliver(sub, subject, reply, headers, payload);
+            }
+        }
+        for group in &m.queues {
+            let members: Vec<&Arc<Subscription>> = group
+                .members
+                .iter()
+                .filter(|s| keep(s) && self.eligible(s, echo))
+                .collect();
+            if let Some(sub) = members.iter().find(|s| s.conn.kind == ConnKind::Client) {
+                any |= self.deliver(sub, subject, reply, headers, payload);
+            } else if let Some(sub) = members.first() {
+                let idx = self.leaf_target(&sub.conn);
+                self.leaf_targets[idx].1.push(group.name.clone());
+            }
+        }
+        let targets = std::mem::take(&mut self.leaf_targets);
+        for (conn, queues) in &targets {
+            self.deliver_leaf(conn, subject, reply, queues, headers, payload);
+            any = true;
+        }
+        self.leaf_targets = targets;
+        any
+    }
+}

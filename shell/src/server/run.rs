@@ -46,6 +46,7 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
         bugs: env.bugs,
         shutdown: shutdown_tx,
         config_load_time: Mutex::new(rejoin_core::time::Instant::ZERO),
+        presence: Default::default(),
     });
 
     let mut listener = match transport.bind(&settings.listen).await {
@@ -90,6 +91,7 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
     }
     let mut leafs = LeafControl::new(shared.clone(), transport.clone(), &config, leaf_port);
     let mut config = config;
+    super::presence::configure(&shared, &config);
     shared.emit(Event::ServerReady {
         server_name: settings.server_name.clone(),
     });
@@ -276,6 +278,7 @@ fn reload<T: Transport>(
         *shared.settings.write().expect("settings lock") = current;
         return fail(e.to_string());
     }
+    super::presence::configure(shared, new);
     *shared.config_load_time.lock().expect("lock") = shared.now();
     tracing::info!("Reloaded server configuration");
     shared.emit(Event::ConfigReloaded);

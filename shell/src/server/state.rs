@@ -337,6 +337,8 @@ pub struct Shared {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// Config reloads applied.
     pub config_load_time: Mutex<Instant>,
+    /// Presence sessions and relay (see [`super::presence`]).
+    pub presence: super::presence::PresenceHub,
 }
 
 impl Shared {
