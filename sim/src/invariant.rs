@@ -22,6 +22,8 @@ use crate::fault_plan::FaultPlan;
 use crate::scenario::{HostKind, Scenario};
 use crate::trace::{Body, Record};
 
+mod leaf;
+
 /// An invariant as written in a scenario file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "check", rename_all = "snake_case", deny_unknown_fields)]
@@ -126,6 +128,58 @@ pub enum InvariantSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<String>,
     },
+    /// Always: on `server`, each leafnode remote identity has at most one attempt in flight,
+    /// and none while it is removed or disabled.
+    LeafAttempts {
+        /// Server host (the leaf).
+        server: String,
+    },
+    /// Always: at most `max` registered leafnode links per (role, peer, account) on `server`.
+    LeafLinksAtMost {
+        /// Server host.
+        server: String,
+        /// Most allowed per key (default 1).
+        #[serde(default = "one")]
+        max: usize,
+    },
+    /// Always: every solicited link `server` registers comes from an attempt that was its
+    /// remote's current one when its handshake completed (no stale or orphaned attempt).
+    LeafNoStaleRegister {
+        /// Server host (the leaf).
+        server: String,
+    },
+    /// Always: a rejected reload of `server` changed no remote; remotes change only at start
+    /// and in applied reloads.
+    LeafReloadAtomic {
+        /// Server host.
+        server: String,
+    },
+    /// Eventually: at `after + within`, `server`'s remotes and links match the config in
+    /// effect (every enabled remote connected once, nothing else), and `hub` holds one
+    /// accepted link per enabled remote.
+    LeafRemotesSettled {
+        /// Server host (the leaf).
+        server: String,
+        /// The hub whose accepted links must match too.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hub: Option<String>,
+        /// Deadline after the reference time.
+        within: Dur,
+        /// Reference (default: the last fault).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+    },
+    /// Eventually: the leafnode links `server` held just before `after` are all still open at
+    /// `after + within`, and no link registered and no attempt started in between.
+    LeafLinksKept {
+        /// Server host.
+        server: String,
+        /// Length of the window.
+        within: Dur,
+        /// Reference (default: the last fault).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+    },
     /// Eventually: a matching record is logged in `[after, after + within]`.
     EventWithin {
         /// Only records of this host.
@@ -144,6 +198,10 @@ pub enum InvariantSpec {
 
 fn yes() -> bool {
     true
+}
+
+fn one() -> usize {
+    1
 }
 
 fn one_second() -> Dur {
@@ -318,6 +376,30 @@ impl InvariantSpec {
                 }
                 deadline(a, within)
             }
+            InvariantSpec::LeafAttempts { server }
+            | InvariantSpec::LeafLinksAtMost { server, .. }
+            | InvariantSpec::LeafNoStaleRegister { server }
+            | InvariantSpec::LeafReloadAtomic { server } => host(server, Some(HostKind::Server)),
+            InvariantSpec::LeafRemotesSettled {
+                server,
+                hub,
+                within,
+                after: a,
+            } => {
+                host(server, Some(HostKind::Server))?;
+                if let Some(h) = hub {
+                    host(h, Some(HostKind::Server))?;
+                }
+                deadline(a, within)
+            }
+            InvariantSpec::LeafLinksKept {
+                server,
+                within,
+                after: a,
+            } => {
+                host(server, Some(HostKind::Server))?;
+                deadline(a, within)
+            }
         }
     }
 
@@ -412,6 +494,40 @@ impl InvariantSpec {
             } => Box::new(EventWithin {
                 name,
                 filter: Filter { host, matches },
+                within: within.0,
+                after,
+            }),
+            InvariantSpec::LeafAttempts { server } => {
+                Box::new(leaf::LeafAttempts::new(name, server))
+            }
+            InvariantSpec::LeafLinksAtMost { server, max } => {
+                Box::new(leaf::LeafLinksAtMost::new(name, server, max))
+            }
+            InvariantSpec::LeafNoStaleRegister { server } => {
+                Box::new(leaf::LeafNoStaleRegister::new(name, server))
+            }
+            InvariantSpec::LeafReloadAtomic { server } => {
+                Box::new(leaf::LeafReloadAtomic::new(name, server))
+            }
+            InvariantSpec::LeafRemotesSettled {
+                server,
+                hub,
+                within,
+                after,
+            } => Box::new(leaf::LeafRemotesSettled {
+                name,
+                server,
+                hub,
+                within: within.0,
+                after,
+            }),
+            InvariantSpec::LeafLinksKept {
+                server,
+                within,
+                after,
+            } => Box::new(leaf::LeafLinksKept {
+                name,
+                server,
                 within: within.0,
                 after,
             }),
