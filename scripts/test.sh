@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need, then runs
 # format and lint checks, unit/property tests, black-box tests of the binary against real
-# clients (async-nats, nats-py) and a real nats-server, and the simulator scenarios.
+# clients (async-nats, nats-py) and a real nats-server, and every simulator scenario with
+# the fix and with its historical bug switched back on (negative control).
 #
-# SIM_SEEDS overrides how many seeds each simulator scenario runs (default 200).
+# Everything is built once in the `ci` profile (optimized, with debug assertions).
+# SIM_SEEDS overrides how many seeds each simulator scenario runs (default 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +27,11 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-step "build"
-cargo build --workspace --all-targets
+step "build (profile ci)"
+cargo build --profile ci --workspace --bins
 step "cargo test (unit, property, black-box)"
-cargo test --workspace
+REJOIN_BIN="$PWD/target/ci/rejoin" cargo test --profile ci --workspace
 step "simulator: every scenario, fixed and with its bug switch (negative control)"
-seeds="${SIM_SEEDS:-200}"
-./target/debug/rejoin-sim check sim/scenarios/*.toml --seeds "0..$seeds" --jobs 2
+seeds="${SIM_SEEDS:-1000}"
+./target/ci/rejoin-sim check sim/scenarios/*.toml --seeds "0..$seeds" --jobs 2
 step "done"
