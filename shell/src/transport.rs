@@ -34,6 +34,12 @@ pub trait Transport: Clone + Send + Sync + 'static {
     fn bind(&self, addr: &str) -> impl Future<Output = io::Result<Self::Listener>> + Send;
     /// Dial `addr` (`host:port`).
     fn connect(&self, addr: &str) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+
+    /// Wall-clock time now. Only monitoring and presence epochs read it, never timers; the
+    /// simulator answers with its world's clock, so its traces stay reproducible.
+    fn wall_clock(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
 }
 
 /// Real TCP via tokio.

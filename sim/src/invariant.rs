@@ -22,6 +22,8 @@ use crate::fault_plan::FaultPlan;
 use crate::scenario::{HostKind, Scenario};
 use crate::trace::{Body, Record};
 
+mod presence;
+
 mod leaf;
 
 /// An invariant as written in a scenario file.
@@ -175,6 +177,25 @@ pub enum InvariantSpec {
         /// Server host.
         server: String,
         /// Length of the window.
+        within: Dur,
+        /// Reference (default: the last fault).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+    },
+    /// Always: the presence events `server` publishes (and `watcher`, subscribed to the
+    /// prefix, receives) alternate per id and are ordered by session. Eventually: at
+    /// `after + within` each id's last event matches the open connections named after it,
+    /// and the watcher agrees (incident 2).
+    PresenceConsistent {
+        /// Server host.
+        server: String,
+        /// A client subscribed to the presence prefix.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        watcher: Option<String>,
+        /// The presence subject prefix (default `$PRESENCE`).
+        #[serde(default = "presence::default_prefix")]
+        prefix: String,
+        /// Deadline after the reference time.
         within: Dur,
         /// Reference (default: the last fault).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -365,6 +386,19 @@ impl InvariantSpec {
                 }
                 deadline(a, within)
             }
+            InvariantSpec::PresenceConsistent {
+                server,
+                watcher,
+                within,
+                after: a,
+                ..
+            } => {
+                host(server, Some(HostKind::Server))?;
+                if let Some(w) = watcher {
+                    host(w, Some(HostKind::Client))?;
+                }
+                deadline(a, within)
+            }
             InvariantSpec::EventWithin {
                 host: h,
                 within,
@@ -486,6 +520,15 @@ impl InvariantSpec {
                 within: within.0,
                 after,
             }),
+            InvariantSpec::PresenceConsistent {
+                server,
+                watcher,
+                prefix,
+                within,
+                after,
+            } => Box::new(presence::PresenceConsistent::new(
+                name, server, watcher, prefix, within.0, after,
+            )),
             InvariantSpec::EventWithin {
                 host,
                 matches,

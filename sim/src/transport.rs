@@ -56,6 +56,11 @@ impl Transport for SimTransport {
     async fn connect(&self, addr: &str) -> io::Result<TcpStream> {
         TcpStream::connect(addr).await
     }
+
+    fn wall_clock(&self) -> std::time::SystemTime {
+        // The world's clock: the fixed epoch plus simulated time.
+        std::time::UNIX_EPOCH + turmoil::since_epoch().unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

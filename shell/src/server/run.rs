@@ -40,7 +40,7 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
         next_sub_id: AtomicU64::new(1),
         stats: Stats::default(),
         start: tokio::time::Instant::now(),
-        start_wall: std::time::SystemTime::now(),
+        start_wall: transport.wall_clock(),
         events: env.events.clone(),
         seed: env.seed,
         bugs: env.bugs,
