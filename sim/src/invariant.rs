@@ -157,14 +157,14 @@ pub enum InvariantSpec {
         server: String,
     },
     /// Eventually: at `after + within`, `server`'s remotes and links match the config in
-    /// effect (every enabled remote connected once, nothing else), and `hub` holds one
-    /// accepted link per enabled remote.
+    /// effect (every enabled remote connected once, nothing else), and the `hubs` together
+    /// hold one accepted link per enabled remote.
     LeafRemotesSettled {
         /// Server host (the leaf).
         server: String,
-        /// The hub whose accepted links must match too.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        hub: Option<String>,
+        /// The hubs whose accepted links must match too (all of them together).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        hubs: Vec<String>,
         /// Deadline after the reference time.
         within: Dur,
         /// Reference (default: the last fault).
@@ -416,12 +416,12 @@ impl InvariantSpec {
             | InvariantSpec::LeafReloadAtomic { server } => host(server, Some(HostKind::Server)),
             InvariantSpec::LeafRemotesSettled {
                 server,
-                hub,
+                hubs,
                 within,
                 after: a,
             } => {
                 host(server, Some(HostKind::Server))?;
-                if let Some(h) = hub {
+                for h in hubs {
                     host(h, Some(HostKind::Server))?;
                 }
                 deadline(a, within)
@@ -554,13 +554,13 @@ impl InvariantSpec {
             }
             InvariantSpec::LeafRemotesSettled {
                 server,
-                hub,
+                hubs,
                 within,
                 after,
             } => Box::new(leaf::LeafRemotesSettled {
                 name,
                 server,
-                hub,
+                hubs,
                 within: within.0,
                 after,
             }),

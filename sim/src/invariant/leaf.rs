@@ -689,12 +689,12 @@ impl ConfigInEffect {
 /// Eventually: at `after + within`, `server`'s remotes are exactly the configuration in
 /// effect: the configured identities (by the machine's events) are the configured ones,
 /// every enabled remote is connected, disabled ones hold no attempt, `server` holds one
-/// registered solicited link per enabled remote (one per account), and `hub`, if given,
-/// holds the same number of accepted links (incident 1, invariants 1 and 3).
+/// registered solicited link per enabled remote (one per account), and the `hubs`, if any,
+/// together hold the same number of accepted links (incident 1, invariants 1 and 3).
 pub struct LeafRemotesSettled {
     pub(super) name: String,
     pub(super) server: String,
-    pub(super) hub: Option<String>,
+    pub(super) hubs: Vec<String>,
     pub(super) within: Duration,
     pub(super) after: Option<String>,
 }
@@ -708,11 +708,11 @@ impl Invariant for LeafRemotesSettled {
         let deadline = ctx.reference(self.after.as_deref())? + self.within;
         let at = stamp(deadline);
         let mut view = LeafView::new(&self.server);
-        let mut hub = self.hub.as_deref().map(LeafView::new);
+        let mut hubs: Vec<LeafView> = self.hubs.iter().map(|h| LeafView::new(h)).collect();
         let mut config = ConfigInEffect::new(&self.server);
         for r in log.iter().take_while(|r| r.t <= deadline) {
             let _ = view.apply(r);
-            if let Some(h) = hub.as_mut() {
+            for h in hubs.iter_mut() {
                 let _ = h.apply(r);
             }
             config.apply(r);
@@ -747,15 +747,19 @@ impl Invariant for LeafRemotesSettled {
             ));
         }
         let mut hub_note = String::new();
-        if let Some(h) = &hub {
-            let n = h.accepted_links().count();
+        if !hubs.is_empty() {
+            let held: Vec<String> = hubs
+                .iter()
+                .map(|h| format!("{} holds {}", h.server, h.accepted_links().count()))
+                .collect();
+            let n: usize = hubs.iter().map(|h| h.accepted_links().count()).sum();
             if n != enabled {
                 problems.push(format!(
-                    "hub {} holds {n} accepted leaf link(s) for {enabled} enabled remote(s)",
-                    h.server
+                    "hubs hold {n} accepted leaf link(s) ({}) for {enabled} enabled remote(s)",
+                    held.join(", ")
                 ));
             }
-            hub_note = format!("; {} holds {n}", h.server);
+            hub_note = format!("; {}", held.join(", "));
         }
         if !problems.is_empty() {
             return Err(format!(
@@ -1153,7 +1157,7 @@ mod tests {
     #[test]
     fn settled_compares_with_the_config_in_effect() {
         let s = spec(
-            "check = \"leaf_remotes_settled\"\nserver = \"leaf\"\nhub = \"hub\"\nafter = \"1s\"\nwithin = \"1s\"",
+            "check = \"leaf_remotes_settled\"\nserver = \"leaf\"\nhubs = [\"hub\"]\nafter = \"1s\"\nwithin = \"1s\"",
         );
         let r2 = r#"urls=["nats-leaf://hub:7422"] account="B" credentials="""#;
         let up = vec![
@@ -1170,7 +1174,7 @@ mod tests {
         hub_dup.push(link_up(30, "hub", 2, false, "B"));
         assert!(eventually(&s, &hub_dup)
             .unwrap_err()
-            .contains("hub hub holds 2"));
+            .contains("hubs hold 2 accepted leaf link(s) (hub holds 2)"));
         // Not connected.
         let down = vec![added(0, R1), added(0, r2), dialing(0, R1, 3)];
         assert!(eventually(&s, &down)
