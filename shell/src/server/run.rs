@@ -232,8 +232,9 @@ async fn accept_tls<S: Stream>(
     }
     let mut shutdown = shared.shutdown.subscribe();
     let handshake = tokio::select! {
-        r = tls.accept(stream) => r,
+        biased;
         _ = shutdown.changed() => return closed(CloseReason::ServerShutdown),
+        r = tls.accept(stream) => r,
     };
     match handshake {
         Ok(stream) => super::client::run(shared.clone(), stream, cid, addr, opening).await,
