@@ -98,24 +98,25 @@ impl InterestBook {
     /// Unregister a link and drop all interest that came from it; returns what the other
     /// links must be told.
     pub fn remove_link(&mut self, id: Cid) -> Vec<(Cid, Announce)> {
-        let mut out = Vec::new();
         let keys: Vec<Key> = self
             .entries
             .iter()
             .filter(|(_, c)| c.by_link.contains_key(&id))
             .map(|(k, _)| k.clone())
             .collect();
-        for key in keys {
-            let before = self.snapshot(&key, Some(id));
-            if let Some(c) = self.entries.get_mut(&key) {
+        // What every other link sees while the departing link still counts...
+        let before: Vec<Vec<(Cid, u32)>> =
+            keys.iter().map(|k| self.snapshot(k, Some(id))).collect();
+        // ...then without it.
+        self.links.remove(&id);
+        let mut out = Vec::new();
+        for (key, before) in keys.iter().zip(&before) {
+            if let Some(c) = self.entries.get_mut(key) {
                 c.by_link.remove(&id);
             }
-            self.links.remove(&id);
-            self.diff(&key, &before, &mut out);
-            self.links.insert(id, false);
-            self.prune(&key);
+            self.diff(key, before, &mut out);
+            self.prune(key);
         }
-        self.links.remove(&id);
         out
     }
 
