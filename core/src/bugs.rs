@@ -33,6 +33,10 @@ pub enum BugSwitch {
     /// A leafnode attempt is registered when its handshake completes even if it is no
     /// longer its remote's current attempt (incident 1B's missing validity check).
     LeafStaleRegister,
+    /// A hub refuses a leaf's new link when it still holds an old one from the same server
+    /// and account, instead of replacing it, so a leaf that reconnects before the hub
+    /// noticed its half-open socket stays out (before nats-server PR #1607).
+    LeafHubRefusesDuplicate,
     /// Losing the backbone closes every local client, again and again while it is down
     /// (incident 4A's storm).
     BackboneDropClientsOnLoss,
@@ -71,6 +75,7 @@ impl BugSwitch {
         BugSwitch::LeafReloadNoCancel,
         BugSwitch::LeafRemoveAllNoop,
         BugSwitch::LeafStaleRegister,
+        BugSwitch::LeafHubRefusesDuplicate,
         BugSwitch::BackboneDropClientsOnLoss,
         BugSwitch::BackboneGapOnFirstConnect,
         BugSwitch::BackboneSkipGapDuringRecovery,
@@ -93,6 +98,7 @@ impl BugSwitch {
             BugSwitch::LeafReloadNoCancel => "leaf-reload-no-cancel",
             BugSwitch::LeafRemoveAllNoop => "leaf-remove-all-noop",
             BugSwitch::LeafStaleRegister => "leaf-stale-register",
+            BugSwitch::LeafHubRefusesDuplicate => "leaf-hub-refuses-duplicate",
             BugSwitch::BackboneDropClientsOnLoss => "backbone-drop-clients-on-loss",
             BugSwitch::BackboneGapOnFirstConnect => "backbone-gap-on-first-connect",
             BugSwitch::BackboneSkipGapDuringRecovery => "backbone-skip-gap-during-recovery",
@@ -131,6 +137,9 @@ impl BugSwitch {
             }
             BugSwitch::LeafStaleRegister => {
                 "a leaf attempt that finishes its handshake after its remote was removed is still registered"
+            }
+            BugSwitch::LeafHubRefusesDuplicate => {
+                "a hub refuses a leaf's new link while it holds a half-open old one from the same server: the leaf stays out until the hub's PINGs notice"
             }
             BugSwitch::BackboneDropClientsOnLoss => {
                 "losing the backbone link closes every local client, repeatedly while it is down: a reconnect storm"

@@ -26,12 +26,15 @@
 //! - [`event`]: what happened, as values (logs, monitoring, simulator event log).
 //! - [`bugs`]: historical bugs that simulator builds can switch back on.
 //! - [`backbone`]: the backbone broadcaster (buffer, recovery, resync, give-up, health).
+//! - [`control`]: the server's one lifecycle machine, composing remotes, accepted leafs
+//!   and backbones behind one `handle_input`/`poll_output` vocabulary.
 
 pub mod auth;
 pub mod backbone;
 pub mod bugs;
 pub mod conf;
 pub mod config;
+pub mod control;
 pub mod event;
 pub mod interest;
 pub mod leaf;
