@@ -98,7 +98,7 @@ fn pretty(v: &Value) -> String {
 /// Health: ok unless a subsystem reports itself wedged (a backbone remote that gave up or
 /// went silent, see docs/broadcaster.md). An ordinary reconnect is not wedged.
 pub fn health(shared: &Shared) -> (bool, Value) {
-    match shared.backbones.unhealthy() {
+    match crate::server::backbone::unhealthy(shared) {
         None => (true, json!({"status": "ok"})),
         Some(error) => (false, json!({"status": "unavailable", "error": error})),
     }
@@ -106,7 +106,7 @@ pub fn health(shared: &Shared) -> (bool, Value) {
 
 /// `/varz` `backbone`: one entry per backbone remote (ours; nats-server has none).
 fn backbone_varz(shared: &Shared) -> Option<Value> {
-    let stats = shared.backbones.stats();
+    let stats = crate::server::backbone::stats(shared);
     if stats.is_empty() {
         return None;
     }
@@ -138,7 +138,7 @@ fn backbone_varz(shared: &Shared) -> Option<Value> {
 
 /// Prometheus lines for the backbone remotes, labelled by remote.
 fn backbone_metrics(shared: &Shared, out: &mut String) {
-    let stats = shared.backbones.stats();
+    let stats = crate::server::backbone::stats(shared);
     if stats.is_empty() {
         return;
     }

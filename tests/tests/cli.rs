@@ -279,6 +279,63 @@ fn sighup_with_broken_config_keeps_running() {
 }
 
 #[test]
+fn sighup_refuses_a_restart_only_change_whole() {
+    let server = TestServer::start("server_name: first\nmax_payload: 1024");
+    let conf = std::fs::read_to_string(server.conf_path()).expect("read conf");
+    let changed = conf
+        .replace("server_name: first", "server_name: second")
+        .replace("max_payload: 1024", "max_payload: 2048");
+    std::fs::write(server.conf_path(), changed).expect("rewrite conf");
+    server.signal("HUP");
+    let deadline = Instant::now() + WAIT;
+    while !server
+        .log()
+        .contains("config reload not supported for server_name")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "refusal not logged within {WAIT:?}:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Nothing of the refused file was applied, not even the reloadable key.
+    let (mut c, info) = RawClient::connect_with(server.addr(), r#"{"verbose":false}"#);
+    assert_eq!(info["max_payload"], 1024, "{info}");
+    assert_eq!(info["server_name"], "first", "{info}");
+    c.sync_clean();
+}
+
+#[test]
+fn sighup_moves_the_pid_file() {
+    let server = TestServer::start("pid_file: \"one.pid\"");
+    let one = server.dir().join("one.pid");
+    let two = server.dir().join("two.pid");
+    let deadline = Instant::now() + WAIT;
+    while !one.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no pid file at {}",
+            one.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let conf = std::fs::read_to_string(server.conf_path()).expect("read conf");
+    std::fs::write(server.conf_path(), conf.replace("one.pid", "two.pid")).expect("rewrite");
+    server.signal("HUP");
+    while !two.exists() || one.exists() {
+        assert!(
+            Instant::now() < deadline + WAIT,
+            "pid file not moved:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&two).expect("read pid file");
+    assert_eq!(text.trim(), server.pid().to_string());
+}
+
+#[test]
 fn pid_file_holds_the_process_id() {
     let server = TestServer::start("pid_file: \"server.pid\"");
     let path = server.dir().join("server.pid");

@@ -86,8 +86,14 @@ mod tests {
     #[test]
     fn a_second_link_from_one_server_replaces_the_first() {
         let mut r = AcceptedLeafs::default();
-        assert_eq!(r.ready(1, key("a"), false), Admission::Register { replaces: None });
-        assert_eq!(r.ready(2, key("b"), false), Admission::Register { replaces: None });
+        assert_eq!(
+            r.ready(1, key("a"), false),
+            Admission::Register { replaces: None }
+        );
+        assert_eq!(
+            r.ready(2, key("b"), false),
+            Admission::Register { replaces: None }
+        );
         assert_eq!(
             r.ready(3, key("a"), false),
             Admission::Register { replaces: Some(1) }

@@ -129,11 +129,7 @@ impl Control {
                 sent,
                 rest,
                 failed,
-            } => self.backbone_input(
-                now,
-                remote,
-                BackboneInput::Flushed { sent, rest, failed },
-            ),
+            } => self.backbone_input(now, remote, BackboneInput::Flushed { sent, rest, failed }),
         }
         self.pump(now);
     }

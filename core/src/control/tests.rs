@@ -75,7 +75,10 @@ fn the_verdict_comes_before_what_the_reload_causes() {
     let text = BACKBONE.replace("remotes: [", "remotes: [ { url: \"nats-leaf://h2:7422\" },");
     c.handle_input(at(1), Input::Reload(Box::new(cfg(&text))));
     let out = drain(&mut c);
-    assert!(matches!(out[0], Output::Reloaded(ref s) if s.added.len() == 1), "{out:?}");
+    assert!(
+        matches!(out[0], Output::Reloaded(ref s) if s.added.len() == 1),
+        "{out:?}"
+    );
     assert_eq!(dials(&out).len(), 1);
 }
 
@@ -175,7 +178,9 @@ fn a_stale_attempt_counts_for_nothing_in_the_backbone() {
     let disabled = BACKBONE.replace("name: hub,", "name: hub, disabled: true,");
     c.handle_input(at(20), Input::Reload(Box::new(cfg(&disabled))));
     let out = drain(&mut c);
-    assert!(out.iter().any(|o| matches!(o, Output::Close { attempt, .. } if *attempt == a1)));
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Close { attempt, .. } if *attempt == a1)));
     assert!(c.backbones().all(|b| b.retired));
     // The closed link's late report is stale: no gap, nothing held, nothing unhealthy.
     let closed = RemoteInput::LinkClosed {
@@ -196,7 +201,13 @@ fn a_second_leaf_from_one_server_replaces_the_first() {
         cluster: String::new(),
         account: "$G".into(),
     };
-    c.handle_input(at(1), Input::LeafReady { cid: 5, key: key.clone() });
+    c.handle_input(
+        at(1),
+        Input::LeafReady {
+            cid: 5,
+            key: key.clone(),
+        },
+    );
     assert_eq!(drain(&mut c), vec![Output::RegisterLeaf { cid: 5 }]);
     c.handle_input(at(2), Input::LeafReady { cid: 9, key });
     assert_eq!(
@@ -222,7 +233,13 @@ fn the_historical_hub_refuses_the_second_leaf() {
         cluster: String::new(),
         account: "$G".into(),
     };
-    c.handle_input(at(1), Input::LeafReady { cid: 5, key: key.clone() });
+    c.handle_input(
+        at(1),
+        Input::LeafReady {
+            cid: 5,
+            key: key.clone(),
+        },
+    );
     drain(&mut c);
     c.handle_input(at(2), Input::LeafReady { cid: 9, key });
     assert_eq!(
@@ -263,5 +280,9 @@ fn the_same_seed_makes_the_same_decisions() {
         trace
     };
     assert_eq!(run(3), run(3));
-    assert_ne!(run(3), run(4), "the seed drives the jitter and the URL order");
+    assert_ne!(
+        run(3),
+        run(4),
+        "the seed drives the jitter and the URL order"
+    );
 }

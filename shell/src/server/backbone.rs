@@ -1,7 +1,7 @@
-//! The backbone broadcaster in the shell: it runs one [`Backbone`] machine per backbone
-//! remote and performs what they decide.
+//! The backbone broadcaster in the shell: it performs what the backbone machines inside
+//! the server's [`Control`] decide, and gives the data plane its narrow doors.
 //!
-//! Three kinds of tasks touch a backbone remote, and each gets a narrow door:
+//! Three kinds of tasks touch a backbone remote:
 //! - **Publishers** (client and leaf tasks, in [`super::route`]): while a remote is in a gap
 //!   or recovering from one, a message the hub wanted is [`hold`]-ed: offered to the
 //!   machine's buffer instead of the link. "Wanted" means matching the hub's interest as
@@ -9,31 +9,31 @@
 //!   subscriptions. The fast path when nothing is held is one atomic load.
 //! - **The backbone link's task** ([`super::leaf`]): mirrors the hub's `LS+`/`LS-` into
 //!   that copy, stamps the last time the hub was heard, and reports the link's loss to the
-//!   machine itself, before the link's subscriptions leave the account, so that no
+//!   control machine itself, before the link's subscriptions leave the account, so that no
 //!   publish falls between "still sent to the dead link" and "held".
-//! - **The control task** ([`super::control`], through [`BackboneControl`]): feeds link
-//!   registration, first PONG and failures, runs the timers, and performs the outputs:
-//!   flushes into the new link with the replay headers, the resync announcement, lame-duck
-//!   closes, health, and give-up.
+//! - **The control task** ([`super::control`], through [`BackboneControl`]): performs the
+//!   backbone outputs: flushes into the new link with the replay headers, the resync
+//!   announcement, lame-duck closes, health, and give-up.
 //!
-//! The machine sits behind one mutex per remote. Only the control task drains its outputs;
-//! the other two only feed inputs that it drains right after (the link's loss is always
-//! followed by the link's `LinkClosed` report).
+//! The machines live in the one [`Control`] behind `Shared::control`. Only the control
+//! task drains its outputs; the other two only feed inputs that it drains right after
+//! (the link's loss is always followed by the link's `LinkClosed` report). Whoever feeds
+//! an input mirrors the machines' "holding" flags into the taps before letting go of the
+//! lock ([`mirror`]), so the data plane's fast path never lags a decision.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rejoin_core::backbone::{
-    Backbone, BackboneInput, BackboneOutput, BackboneStats, Buffered, Health, LinkId, Message,
-    ResyncNotice,
+    BackboneOutput, BackboneStats, Buffered, LinkId, Message, ResyncNotice,
 };
-use rejoin_core::config::RemoteConfig;
+use rejoin_core::control::{BackboneView, Control, Input};
 use rejoin_core::event::{CloseReason, Event};
 use rejoin_core::leaf::LeafSession;
 use rejoin_core::proto::{encode, headers};
-use rejoin_core::remote::{AttemptId, LinkState, RemoteIndex, RemoteInput, RemoteStatus};
+use rejoin_core::remote::{AttemptId, RemoteIndex};
 use rejoin_core::sublist::{MatchResult, Sublist};
 use rejoin_core::time::Instant;
 
@@ -48,7 +48,7 @@ pub const GAP_HEADER: &str = "Rejoin-Gap";
 /// Header with a replayed message's original publish time (RFC 3339, UTC).
 pub const PUBLISHED_HEADER: &str = "Rejoin-Published";
 
-/// Every backbone remote's shared side, for the data plane and monitoring.
+/// Every backbone remote's shared side, for the data plane.
 #[derive(Default)]
 pub struct Backbones {
     taps: RwLock<Vec<Arc<Tap>>>,
@@ -73,44 +73,39 @@ impl Backbones {
             .cloned()
     }
 
-    /// Every backbone remote's health: `None` when all are ok, else why not.
-    pub fn unhealthy(&self) -> Option<String> {
-        let reasons: Vec<String> = self
-            .taps
-            .read()
-            .expect("taps lock")
-            .iter()
-            .filter_map(|t| match t.machine().health() {
-                Health::Ok => None,
-                Health::Unavailable { why } => Some(why.clone()),
-            })
-            .collect();
-        (!reasons.is_empty()).then(|| reasons.join("; "))
-    }
-
-    /// Counters of every backbone remote, for `/varz` and `/metrics`.
-    pub fn stats(&self) -> Vec<(String, BackboneStats)> {
-        self.taps
-            .read()
-            .expect("taps lock")
-            .iter()
-            .map(|t| (t.remote.clone(), t.machine().stats()))
-            .collect()
-    }
-
     fn snapshot(&self) -> Vec<Arc<Tap>> {
         self.taps.read().expect("taps lock").clone()
     }
 }
 
+/// Every backbone remote's health: `None` when all are ok, else why not.
+pub fn unhealthy(shared: &Shared) -> Option<String> {
+    let reasons = shared.control().unhealthy();
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+/// Counters of every backbone remote, for `/varz` and `/metrics`.
+pub fn stats(shared: &Shared) -> Vec<(String, BackboneStats)> {
+    shared.control().backbone_stats()
+}
+
+/// Copy every machine's "holding" flag into its tap. Call with the control lock held,
+/// after feeding inputs.
+pub fn mirror(shared: &Shared, control: &Control) {
+    for tap in shared.backbones.snapshot() {
+        tap.set_buffering(control.holds(tap.index));
+    }
+}
+
 /// One backbone remote as the data plane sees it.
 pub struct Tap {
+    /// The remote's index in the control machine.
+    pub index: RemoteIndex,
     /// The remote as shown in events, JSON and monitoring (its `name`, else its identity).
     pub remote: String,
     /// The local account the remote is bound to.
     pub account: Arc<str>,
-    machine: Mutex<Backbone>,
-    /// Mirror of the machine's `is_buffering`, counted in [`Backbones::holding`].
+    /// Mirror of the machine's `holds`, counted in [`Backbones::holding`].
     buffering: AtomicBool,
     holding: Arc<AtomicUsize>,
     /// The registered backbone link (0: none) and its attempt generation.
@@ -133,19 +128,7 @@ struct HubInterest {
 }
 
 impl Tap {
-    fn machine(&self) -> std::sync::MutexGuard<'_, Backbone> {
-        self.machine.lock().expect("backbone lock")
-    }
-
-    /// Feed one input, then mirror the buffering flag.
-    fn input(&self, now: Instant, input: BackboneInput) {
-        let mut m = self.machine();
-        m.handle_input(now, input);
-        self.sync(&m);
-    }
-
-    fn sync(&self, m: &Backbone) {
-        let on = m.is_buffering();
+    fn set_buffering(&self, on: bool) {
         if self.buffering.swap(on, Ordering::AcqRel) != on {
             if on {
                 self.holding.fetch_add(1, Ordering::AcqRel);
@@ -203,7 +186,14 @@ impl Tap {
     /// leaves the account, so publishes are held from now on.
     pub fn link_lost(&self, shared: &Shared, link: LinkId, reason: &CloseReason) {
         let silent = matches!(reason, CloseReason::StaleConnection);
-        self.input(shared.now(), BackboneInput::LinkDown { link, silent });
+        let mut c = shared.control();
+        let input = Input::BackboneLinkLost {
+            remote: self.index,
+            link,
+            silent,
+        };
+        c.handle_input(shared.now(), input);
+        mirror(shared, &c);
     }
 
     fn clear_link(&self, link: LinkId) {
@@ -278,7 +268,18 @@ pub fn hold(
             headers: headers.map(<[u8]>::to_vec),
             payload: payload.to_vec(),
         };
-        let accepted = tap.machine().offer(shared.now(), msg).is_ok();
+        let accepted = {
+            let mut c = shared.control();
+            let holds = c.holds(tap.index);
+            if holds {
+                let input = Input::BackboneOffer {
+                    remote: tap.index,
+                    msg,
+                };
+                c.handle_input(shared.now(), input);
+            }
+            holds
+        };
         if accepted {
             held = true;
             if let Some(i) = live {
@@ -289,12 +290,10 @@ pub fn hold(
     held
 }
 
-/// The control task's side: taps by remote, and the performing of outputs.
+/// The control task's side: taps by remote, and the performing of backbone outputs.
 pub struct BackboneControl {
     shared: Arc<Shared>,
     taps: BTreeMap<RemoteIndex, Arc<Tap>>,
-    /// Taps of remotes removed or disabled (and retired) since.
-    retired: BTreeSet<RemoteIndex>,
     /// Delivers announcements to local clients.
     router: Router,
     gave_up: bool,
@@ -315,7 +314,6 @@ impl BackboneControl {
         BackboneControl {
             shared,
             taps: BTreeMap::new(),
-            retired: BTreeSet::new(),
             router,
             gave_up: false,
         }
@@ -326,187 +324,90 @@ impl BackboneControl {
         self.gave_up
     }
 
-    /// Follow the configured remotes (start and reload): a tap per backbone remote,
-    /// reconfigured in place when it stays.
-    pub fn sync(&mut self, status: &[RemoteStatus], configs: &[RemoteConfig]) {
-        let now = self.shared.now();
-        let mut wanted = BTreeMap::new();
-        for s in status.iter().filter(|s| s.backbone) {
-            let Some(cfg) = configs
-                .iter()
-                .find(|c| c.identity() == s.id)
-                .and_then(|c| c.backbone.clone())
-            else {
-                continue;
-            };
-            wanted.insert(s.index, (s, cfg));
-        }
-        let configured: BTreeSet<RemoteIndex> = wanted.keys().copied().collect();
-        // A removed or disabled remote keeps its machine (a remote that comes back must be
-        // recognised as a fresh generation, F1) but holds nothing any more.
-        for (index, tap) in &self.taps {
-            let active = wanted
-                .get(index)
-                .is_some_and(|(s, _)| s.state != LinkState::Disabled);
-            if active {
-                self.retired.remove(index);
-            } else if self.retired.insert(*index) {
-                let mut m = tap.machine();
-                m.retire();
-                tap.sync(&m);
+    /// Follow the control machine's backbone remotes (start and reload): a tap per remote,
+    /// kept while it is retired (its copy of the hub's interest is still the last known)
+    /// but out of the data plane's list.
+    pub fn sync(&mut self, views: &[BackboneView]) {
+        for v in views {
+            let tap = self.taps.entry(v.remote).or_insert_with(|| {
+                Arc::new(Tap {
+                    index: v.remote,
+                    remote: v.name.clone(),
+                    account: Arc::from(v.account.as_str()),
+                    buffering: AtomicBool::new(false),
+                    holding: self.shared.backbones.holding.clone(),
+                    link_cid: AtomicU64::new(0),
+                    link_id: AtomicU64::new(0),
+                    heard: AtomicU64::new(0),
+                    interest: RwLock::new(HubInterest::default()),
+                    resync_subject: RwLock::new(String::new()),
+                })
+            });
+            *tap.resync_subject.write().expect("lock") = v.resync_subject.clone();
+            if v.retired {
+                tap.set_buffering(false);
                 let link = tap.link_id.load(Ordering::Acquire);
                 tap.clear_link(link);
             }
         }
-        for (index, (s, cfg)) in wanted {
-            if let Some(t) = self.taps.get(&index) {
-                *t.resync_subject.write().expect("lock") = cfg.resync.subject.clone();
-                let mut m = t.machine();
-                m.set_config(cfg);
-                t.sync(&m);
-                continue;
-            }
-            let remote = s.name.clone().unwrap_or_else(|| s.id.to_string());
-            let seed = self.shared.derive_seed(0xbacb_0000 ^ u64::from(index.0));
-            let tap = Tap {
-                remote: remote.clone(),
-                account: Arc::from(s.account.as_str()),
-                resync_subject: RwLock::new(cfg.resync.subject.clone()),
-                machine: Mutex::new(Backbone::with_bugs(
-                    remote,
-                    cfg,
-                    seed,
-                    now,
-                    self.shared.bugs,
-                )),
-                buffering: AtomicBool::new(false),
-                holding: self.shared.backbones.holding.clone(),
-                link_cid: AtomicU64::new(0),
-                link_id: AtomicU64::new(0),
-                heard: AtomicU64::new(0),
-                interest: RwLock::new(HubInterest::default()),
-            };
-            self.taps.insert(index, Arc::new(tap));
-        }
-        *self.shared.backbones.taps.write().expect("taps lock") = self
-            .taps
+        *self.shared.backbones.taps.write().expect("taps lock") = views
             .iter()
-            .filter(|(i, _)| configured.contains(i))
-            .map(|(_, t)| t.clone())
+            .filter(|v| !v.retired)
+            .filter_map(|v| self.taps.get(&v.remote).cloned())
             .collect();
     }
 
-    /// The remotes machine registered `attempt` as link `cid` (call before the link is
-    /// told to register, so that its task finds its tap).
-    pub fn registered(&mut self, attempt: AttemptId, cid: u64, status: &[RemoteStatus]) {
+    /// The control machine registered `attempt` as backbone link `cid` (call before the
+    /// link is told to register, so that its task finds its tap).
+    pub fn registered(&mut self, attempt: AttemptId, cid: u64) {
         let Some(tap) = self.taps.get(&attempt.remote()) else {
             return;
         };
-        let Some(s) = status.iter().find(|s| s.index == attempt.remote()) else {
-            return;
-        };
-        let now = self.shared.now();
-        let link = attempt.generation();
-        tap.heard(now);
-        tap.link_id.store(link, Ordering::Release);
+        tap.heard(self.shared.now());
+        tap.link_id.store(attempt.generation(), Ordering::Release);
         tap.link_cid.store(cid, Ordering::Release);
-        tap.input(
-            now,
-            BackboneInput::LinkUp {
-                link,
-                remote_generation: s.remote_generation,
-                session: s.sessions_in_generation,
-            },
-        );
-        tap.input(now, BackboneInput::Heard { link, at: now });
     }
 
-    /// A link report about a solicited attempt; `current` is whether the remotes machine
-    /// still considered that attempt current when it arrived (stale ones count for nothing).
-    pub fn remote_input(&mut self, input: &RemoteInput, current: bool) {
-        if !current {
-            return;
-        }
-        let attempt = input.attempt();
-        let Some(tap) = self.taps.get(&attempt.remote()).cloned() else {
-            return;
-        };
-        let now = self.shared.now();
-        let link = attempt.generation();
-        let registered = tap.link_id.load(Ordering::Acquire) == link;
-        match input {
-            RemoteInput::PongSeen { .. } if registered => {
-                tap.input(now, BackboneInput::Healthy { link });
-            }
-            RemoteInput::DialFailed { .. } => tap.input(now, BackboneInput::AttemptFailed),
-            RemoteInput::LinkClosed { reason, .. } => {
-                if registered {
-                    let silent = *reason == rejoin_core::remote::LinkEnd::Stale;
-                    tap.input(now, BackboneInput::LinkDown { link, silent });
-                    tap.clear_link(link);
-                } else {
-                    tap.input(now, BackboneInput::AttemptFailed);
-                }
-            }
-            _ => {}
+    /// `attempt`'s link or attempt ended.
+    pub fn link_closed(&mut self, attempt: AttemptId) {
+        if let Some(tap) = self.taps.get(&attempt.remote()) {
+            tap.clear_link(attempt.generation());
         }
     }
 
-    /// The earliest backbone deadline, as a tokio instant.
-    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+    /// When each registered link's hub was last heard: fed before the timers run.
+    pub fn heard(&self) -> Vec<Input> {
         self.taps
             .values()
-            .filter_map(|t| t.machine().poll_timeout().map(|(at, _)| at))
-            .min()
-            .map(|t| self.shared.start + t.since_start())
+            .filter_map(|t| {
+                let link = t.link_id.load(Ordering::Acquire);
+                (link != 0).then(|| Input::BackboneHeard {
+                    remote: t.index,
+                    link,
+                    at: Instant::from_start(Duration::from_nanos(t.heard.load(Ordering::Acquire))),
+                })
+            })
+            .collect()
     }
 
-    /// Run due timers (after telling each machine when its hub was last heard).
-    pub fn handle_timeout(&mut self) {
-        let now = self.shared.now();
-        for tap in self.taps.values() {
-            let link = tap.link_id.load(Ordering::Acquire);
-            let mut m = tap.machine();
-            if link != 0 {
-                let at =
-                    Instant::from_start(Duration::from_nanos(tap.heard.load(Ordering::Acquire)));
-                m.handle_input(now, BackboneInput::Heard { link, at });
-            }
-            m.handle_timeout(now);
-            tap.sync(&m);
-        }
-    }
-
-    /// Perform every pending output. `links` are the solicited links by attempt generation.
-    pub fn drain(&mut self, links: &BTreeMap<u64, LinkHandle>) {
-        let taps: Vec<Arc<Tap>> = self.taps.values().cloned().collect();
-        for tap in taps {
-            // Performing a flush feeds its result back, which may queue more outputs.
-            for _ in 0..100_000 {
-                let out = {
-                    let mut m = tap.machine();
-                    let out: Vec<BackboneOutput> = std::iter::from_fn(|| m.poll_output()).collect();
-                    tap.sync(&m);
-                    out
-                };
-                if out.is_empty() {
-                    break;
-                }
-                for o in out {
-                    self.perform(&tap, o, links);
-                }
-            }
-        }
-    }
-
-    fn perform(&mut self, tap: &Arc<Tap>, out: BackboneOutput, links: &BTreeMap<u64, LinkHandle>) {
+    /// Perform one output of backbone remote `remote`. `links` are the solicited links by
+    /// attempt generation. Returns the input that reports the result, if any.
+    pub fn perform(
+        &mut self,
+        remote: RemoteIndex,
+        out: BackboneOutput,
+        links: &BTreeMap<u64, LinkHandle>,
+    ) -> Option<Input> {
+        let tap = self.taps.get(&remote).cloned()?;
         match out {
             BackboneOutput::Flush(batch) => {
-                let (sent, rest, failed) = self.flush(tap, batch);
-                tap.input(
-                    self.shared.now(),
-                    BackboneInput::Flushed { sent, rest, failed },
-                );
+                let (sent, rest, failed) = self.flush(&tap, batch);
+                return Some(Input::BackboneFlushed {
+                    remote,
+                    sent,
+                    rest,
+                    failed,
+                });
             }
             BackboneOutput::CloseLink { link } => {
                 if let Some(h) = links.get(&link) {
@@ -515,8 +416,8 @@ impl BackboneControl {
                         .send(super::leaf::LinkCmd::Close(CloseReason::StaleConnection));
                 }
             }
-            BackboneOutput::PublishResync(notice) => self.announce(tap, &notice),
-            BackboneOutput::LameDuckClients { window } => self.lame_duck(tap, window),
+            BackboneOutput::PublishResync(notice) => self.announce(&tap, &notice),
+            BackboneOutput::LameDuckClients { window } => self.lame_duck(&tap, window),
             BackboneOutput::DropClients => {
                 let clients = self.clients_of(&tap.account);
                 for c in &clients {
@@ -528,8 +429,10 @@ impl BackboneControl {
                 });
             }
             BackboneOutput::Health(h) => match h {
-                Health::Ok => tracing::info!("backbone remote {} healthy again", tap.remote),
-                Health::Unavailable { why } => tracing::error!("{why}"),
+                rejoin_core::backbone::Health::Ok => {
+                    tracing::info!("backbone remote {} healthy again", tap.remote)
+                }
+                rejoin_core::backbone::Health::Unavailable { why } => tracing::error!("{why}"),
             },
             BackboneOutput::GiveUp => {
                 tracing::error!(
@@ -540,6 +443,7 @@ impl BackboneControl {
             }
             BackboneOutput::Event(e) => self.shared.emit(e),
         }
+        None
     }
 
     /// Write a batch into the registered link, in order, with the replay headers. Stops

@@ -1,21 +1,22 @@
-//! The control loop's leafnode side: it owns the [`Remotes`] state machine (outbound links)
-//! and the registry of accepted leafs, performs their outputs (dial, register, close) and
-//! feeds back what link tasks report.
+//! The control task's leafnode and backbone side: it performs what the server's
+//! [`Control`] machine decides (dial, register, close, flush, announce) and feeds back what
+//! link tasks report.
 //!
-//! Everything here runs in the single control task, so each decision (is this attempt still
-//! current? is this leaf a duplicate?) is made atomically with respect to reloads and other
-//! links — by construction, not by lock ordering.
+//! Every decision is made by the machine, in one place and one order; this module only
+//! owns what the core cannot: the transport, the link tasks' command channels, TLS
+//! material, and the leafnode INFO we send. Outputs are drained under the machine's lock
+//! and performed after it is released, each in order, by this one task.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rejoin_core::auth::{AuthSpec, Authenticator, User};
 use rejoin_core::config::{Config, RemoteConfig, RemoteUrl};
-use rejoin_core::event::{Cid, CloseReason};
+use rejoin_core::control::{Input, LeafKey, Output};
+use rejoin_core::event::Cid;
 use rejoin_core::leaf::{AcceptConfig, LeafSession, PingConfig, SolicitConfig};
 use rejoin_core::proto::info::ServerInfo;
-use rejoin_core::remote::{ReloadError, ReloadSummary, RemoteInput, RemoteOutput, Remotes};
-use rejoin_core::time::Instant;
+use rejoin_core::remote::{ReloadSummary, RemoteInput};
 use tokio::sync::mpsc;
 
 use super::backbone::BackboneControl;
@@ -27,12 +28,10 @@ use crate::transport::{Stream, Transport};
 pub struct LeafControl<T: Transport> {
     shared: Arc<Shared>,
     transport: T,
-    remotes: Remotes,
     /// Solicited links by attempt generation.
     solicited: BTreeMap<u64, LinkHandle>,
-    /// Accepted links, and the duplicate-detection key of the registered ones.
-    accepted: BTreeMap<Cid, (LinkHandle, Option<LeafKey>)>,
-    by_key: BTreeMap<LeafKey, Cid>,
+    /// Accepted links.
+    accepted: BTreeMap<Cid, LinkHandle>,
     reports_tx: mpsc::UnboundedSender<LinkReport>,
     /// Reports from link tasks.
     pub reports: mpsc::UnboundedReceiver<LinkReport>,
@@ -43,34 +42,22 @@ pub struct LeafControl<T: Transport> {
     leaf_tls: Option<Result<crate::tls::Acceptor, String>>,
     ping: PingConfig,
     rng: u64,
-    /// The backbone remotes' machines and their outputs.
+    /// Performs the backbone remotes' outputs.
     backbone: BackboneControl,
 }
 
-/// nats-server's duplicate-leaf key: remote server name, cluster, bound account.
-type LeafKey = (String, String, String);
-
 impl<T: Transport> LeafControl<T> {
-    /// Build from the startup config. `leaf_port` is the bound leafnode port, if any.
+    /// Build from the startup config (the control machine in `shared` was made from it).
+    /// `leaf_port` is the bound leafnode port, if any.
     pub fn new(shared: Arc<Shared>, transport: T, cfg: &Config, leaf_port: Option<u16>) -> Self {
-        let now = shared.now();
-        let seed = shared.derive_seed(0x7265_6d6f_7465);
-        let remotes = Remotes::with_bugs(
-            &cfg.leafnodes.remotes,
-            cfg.leafnodes.reconnect,
-            seed,
-            now,
-            shared.bugs,
-        );
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let backbone = BackboneControl::new(shared.clone());
+        let rng = shared.derive_seed(0x6a69_7474_6572);
         let mut c = LeafControl {
             shared,
             transport,
-            remotes,
             solicited: BTreeMap::new(),
             accepted: BTreeMap::new(),
-            by_key: BTreeMap::new(),
             reports_tx,
             reports,
             leaf_auth: Arc::new(Authenticator::default()),
@@ -78,11 +65,11 @@ impl<T: Transport> LeafControl<T> {
             leaf_info: ServerInfo::default(),
             leaf_tls: None,
             ping: PingConfig::default(),
-            rng: seed,
+            rng,
             backbone,
         };
         c.configure(cfg, leaf_port);
-        c.backbone.sync(&c.remotes.status(), &cfg.leafnodes.remotes);
+        c.sync_backbones();
         c
     }
 
@@ -161,21 +148,26 @@ impl<T: Transport> LeafControl<T> {
         (self.rng % 1000) as f64 / 5000.0
     }
 
-    /// The next deadline of the remotes machine, as a tokio instant.
+    /// The machine's next deadline, as a tokio instant.
     pub fn deadline(&self) -> Option<tokio::time::Instant> {
-        self.remotes
+        self.shared
+            .control()
             .poll_timeout()
             .map(|(t, _)| self.shared.start + t.since_start())
-            .into_iter()
-            .chain(self.backbone.deadline())
-            .min()
     }
 
     /// Timers are due.
     pub fn handle_timeout(&mut self) {
-        self.remotes.handle_timeout(self.shared.now());
-        self.backbone.handle_timeout();
-        self.drain();
+        let heard = self.backbone.heard();
+        {
+            let now = self.shared.now();
+            let mut c = self.shared.control();
+            for input in heard {
+                c.handle_input(now, input);
+            }
+            c.handle_timeout(now);
+        }
+        self.drain(Vec::new());
     }
 
     /// Whether a backbone remote gave up: the server must stop and exit non-zero.
@@ -183,60 +175,103 @@ impl<T: Transport> LeafControl<T> {
         self.backbone.gave_up()
     }
 
-    /// Status of every remote (for monitoring and the simulator).
-    pub fn status(&self) -> Vec<rejoin_core::remote::RemoteStatus> {
-        self.remotes.status()
+    /// Reload: the machine validates the whole of `cfg` (restart-only keys, remote
+    /// identities) and answers first. When it applied it, `apply` runs (the shell's own
+    /// settings), then what the reload caused is performed. On error nothing changed.
+    pub fn reload(&mut self, cfg: &Config, apply: impl FnOnce()) -> Result<ReloadSummary, String> {
+        let verdict = {
+            let mut c = self.shared.control();
+            c.handle_input(self.shared.now(), Input::Reload(Box::new(cfg.clone())));
+            c.poll_output()
+        };
+        match verdict {
+            Some(Output::Reloaded(summary)) => {
+                apply();
+                let port = self.leaf_info.port;
+                self.configure(cfg, Some(port));
+                self.sync_backbones();
+                self.drain(Vec::new());
+                Ok(summary)
+            }
+            Some(Output::ReloadRefused { error }) => Err(error),
+            other => Err(format!(
+                "internal error: unexpected reload answer {other:?}"
+            )),
+        }
     }
 
-    /// Apply a new remote list (the rest of the config was validated already). All or
-    /// nothing: on error nothing changed.
-    pub fn reload(&mut self, cfg: &Config) -> Result<ReloadSummary, ReloadError> {
-        let summary = self
-            .remotes
-            .reload(self.shared.now(), &cfg.leafnodes.remotes)?;
-        self.remotes.set_reconnect(cfg.leafnodes.reconnect);
-        self.backbone
-            .sync(&self.remotes.status(), &cfg.leafnodes.remotes);
-        let port = self.leaf_info.port;
-        self.configure(cfg, Some(port));
-        self.drain();
-        Ok(summary)
+    fn sync_backbones(&mut self) {
+        let views: Vec<_> = self.shared.control().backbones().cloned().collect();
+        self.backbone.sync(&views);
     }
 
-    /// Perform every pending output of the remotes machine.
-    pub fn drain(&mut self) {
-        self.perform();
-        *self.shared.remotes.lock().expect("remotes lock") = self.remotes.status();
-        self.backbone.drain(&self.solicited);
-    }
-
-    fn perform(&mut self) {
-        while let Some(out) = self.remotes.poll_output() {
-            match out {
-                RemoteOutput::Dial {
-                    attempt,
-                    url,
-                    config,
-                    first_info_timeout,
-                    ..
-                } => self.dial(attempt, url, config, first_info_timeout),
-                RemoteOutput::Register { attempt } => {
-                    if let Some(h) = self.solicited.get(&attempt.generation()) {
-                        if self.remotes.is_current(attempt) {
-                            self.backbone
-                                .registered(attempt, h.cid, &self.remotes.status());
-                        }
-                        let _ = h.cmd.send(LinkCmd::Register);
-                    }
+    /// Feed `inputs`, then perform every pending output of the machine, feeding back what
+    /// performing reports (a flush's result, a dial that could not start), until none is
+    /// left.
+    pub fn drain(&mut self, mut inputs: Vec<Input>) {
+        // Bounded: each round either performs outputs or stops; a flush loop ends when the
+        // buffer is empty or the link is full.
+        for _ in 0..100_000 {
+            let outputs: Vec<Output> = {
+                let now = self.shared.now();
+                let mut c = self.shared.control();
+                for input in inputs.drain(..) {
+                    c.handle_input(now, input);
                 }
-                RemoteOutput::Close { attempt, reason } => {
-                    if let Some(h) = self.solicited.get(&attempt.generation()) {
-                        let _ = h.cmd.send(LinkCmd::Close(reason));
-                    }
-                }
-                RemoteOutput::Event(e) => self.shared.emit(e),
+                let outputs = std::iter::from_fn(|| c.poll_output()).collect();
+                super::backbone::mirror(&self.shared, &c);
+                outputs
+            };
+            if outputs.is_empty() {
+                break;
+            }
+            for out in outputs {
+                inputs.extend(self.perform(out));
             }
         }
+        *self.shared.remotes.lock().expect("remotes lock") = self.shared.control().remotes();
+    }
+
+    fn perform(&mut self, out: Output) -> Option<Input> {
+        match out {
+            Output::Dial {
+                attempt,
+                url,
+                config,
+                first_info_timeout,
+                ..
+            } => return self.dial(attempt, url, config, first_info_timeout),
+            Output::Register { attempt, backbone } => {
+                if let Some(h) = self.solicited.get(&attempt.generation()) {
+                    if backbone {
+                        self.backbone.registered(attempt, h.cid);
+                    }
+                    let _ = h.cmd.send(LinkCmd::Register);
+                }
+            }
+            Output::Close { attempt, reason } => {
+                if let Some(h) = self.solicited.get(&attempt.generation()) {
+                    let _ = h.cmd.send(LinkCmd::Close(reason));
+                }
+            }
+            Output::RegisterLeaf { cid } => {
+                if let Some(h) = self.accepted.get(&cid) {
+                    let _ = h.cmd.send(LinkCmd::Register);
+                }
+            }
+            Output::CloseLeaf { cid, reason } => {
+                if let Some(h) = self.accepted.get(&cid) {
+                    let _ = h.cmd.send(LinkCmd::Close(reason));
+                }
+            }
+            Output::Backbone { remote, output } => {
+                return self.backbone.perform(remote, output, &self.solicited);
+            }
+            Output::Event(e) => self.shared.emit(e),
+            // Answers to a reload are taken by `reload` before anything else is drained.
+            Output::Reloaded(_) | Output::ReloadRefused { .. } => {}
+        }
+        None
     }
 
     fn dial(
@@ -245,7 +280,7 @@ impl<T: Transport> LeafControl<T> {
         url: String,
         config: Arc<RemoteConfig>,
         first_info_timeout: std::time::Duration,
-    ) {
+    ) -> Option<Input> {
         let cid = self
             .shared
             .next_cid
@@ -290,9 +325,7 @@ impl<T: Transport> LeafControl<T> {
                     self.solicited.remove(&attempt.generation());
                     let error = format!("TLS configuration: {e}");
                     tracing::error!("leafnode remote {url}: {error}");
-                    let input = RemoteInput::DialFailed { attempt, error };
-                    self.remotes.handle_input(self.shared.now(), input);
-                    return;
+                    return Some(Input::Remote(RemoteInput::DialFailed { attempt, error }));
                 }
             }
         } else {
@@ -309,6 +342,7 @@ impl<T: Transport> LeafControl<T> {
             self.reports_tx.clone(),
             rx,
         ));
+        None
     }
 
     /// A leaf connected to our leafnode port.
@@ -325,8 +359,7 @@ impl<T: Transport> LeafControl<T> {
         };
         let session = LeafSession::accept(ac, self.shared.now(), self.leaf_info.clone());
         let (tx, rx) = mpsc::unbounded_channel();
-        self.accepted
-            .insert(cid, (LinkHandle { cid, cmd: tx }, None));
+        self.accepted.insert(cid, LinkHandle { cid, cmd: tx });
         let tls = match &self.leaf_tls {
             None => None,
             Some(Ok(a)) => Some(a.clone()),
@@ -351,47 +384,29 @@ impl<T: Transport> LeafControl<T> {
 
     /// Handle one report from a link task.
     pub fn handle_report(&mut self, report: LinkReport) {
-        let now: Instant = self.shared.now();
-        match report {
+        let input = match report {
             LinkReport::Remote(input) => {
-                let current = self.remotes.is_current(input.attempt());
-                self.backbone.remote_input(&input, current);
                 if let RemoteInput::LinkClosed { attempt, .. }
                 | RemoteInput::DialFailed { attempt, .. } = &input
                 {
                     self.solicited.remove(&attempt.generation());
+                    self.backbone.link_closed(*attempt);
                 }
-                self.remotes.handle_input(now, input);
-                self.drain();
+                Input::Remote(input)
             }
-            LinkReport::AcceptedReady { cid, ready } => {
-                let key: LeafKey = (
-                    ready.remote_name.clone(),
-                    ready.remote_cluster.clone().unwrap_or_default(),
-                    ready.account.to_string(),
-                );
-                // A leaf that reconnects before we noticed its old socket died (half-open)
-                // replaces the old link, as nats-server does, instead of being refused.
-                if let Some(old) = self.by_key.insert(key.clone(), cid) {
-                    if old != cid {
-                        if let Some((h, k)) = self.accepted.get_mut(&old) {
-                            *k = None;
-                            let _ = h.cmd.send(LinkCmd::Close(CloseReason::Replaced));
-                        }
-                    }
-                }
-                if let Some((h, k)) = self.accepted.get_mut(&cid) {
-                    *k = Some(key);
-                    let _ = h.cmd.send(LinkCmd::Register);
-                }
-            }
+            LinkReport::AcceptedReady { cid, ready } => Input::LeafReady {
+                cid,
+                key: LeafKey {
+                    server: ready.remote_name.clone(),
+                    cluster: ready.remote_cluster.clone().unwrap_or_default(),
+                    account: ready.account.to_string(),
+                },
+            },
             LinkReport::AcceptedClosed { cid } => {
-                if let Some((_, Some(key))) = self.accepted.remove(&cid) {
-                    if self.by_key.get(&key) == Some(&cid) {
-                        self.by_key.remove(&key);
-                    }
-                }
+                self.accepted.remove(&cid);
+                Input::LeafClosed { cid }
             }
-        }
+        };
+        self.drain(vec![input]);
     }
 }

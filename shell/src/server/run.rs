@@ -11,7 +11,7 @@ use rejoin_core::event::{Cid, CloseReason, Event};
 use super::client::{sleep_until_opt, Opening};
 use super::control::LeafControl;
 use super::settings::Settings;
-use super::state::{splitmix64, Shared, Stats};
+use super::state::{derive_seed, splitmix64, Shared, Stats};
 use crate::transport::{Listener, Stream, Transport};
 use crate::{Command, Env, Exit};
 
@@ -25,6 +25,12 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
         Err(e) => return Exit::StartupFailed(e.to_string()),
     };
     let server_id = server_id(env.seed);
+    let control = rejoin_core::control::Control::with_bugs(
+        &config,
+        derive_seed(env.seed, 0x0063_6f6e_7472_6f6c),
+        rejoin_core::time::Instant::ZERO,
+        env.bugs,
+    );
     let (shutdown_tx, _) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
         server_id,
@@ -32,6 +38,7 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
         accounts: RwLock::new(BTreeMap::new()),
         conns: Mutex::new(BTreeMap::new()),
         leafs: Mutex::new(BTreeMap::new()),
+        control: Mutex::new(control),
         backbones: Default::default(),
         remotes: Mutex::new(Vec::new()),
         leaf_listen: Mutex::new(None),
@@ -96,7 +103,7 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
         server_name: settings.server_name.clone(),
     });
     tracing::info!("Server is ready");
-    leafs.drain();
+    leafs.drain(Vec::new());
 
     let mut conns = tokio::task::JoinSet::new();
     let mut exit = Exit::Shutdown;
@@ -156,7 +163,7 @@ pub async fn serve<T: Transport>(config: Config, transport: T, mut env: Env) -> 
     if let Some(m) = monitor {
         m.abort();
     }
-    if let Some(p) = &settings.pid_file {
+    if let Some(p) = &shared.settings().pid_file {
         let _ = std::fs::remove_file(p);
     }
     tracing::info!("Server Exiting..");
@@ -258,28 +265,28 @@ fn reload<T: Transport>(
         shared.emit(Event::ReloadFailed { error });
         false
     };
+    // The shell's own part first (TLS files, auth tables): it can fail without anything
+    // having changed. Then the control machine decides the rest and answers first.
     let settings = match Settings::from_config(new) {
-        Ok(s) => s,
+        Ok(s) => Arc::new(s),
         Err(e) => return fail(e.to_string()),
     };
-    let current = shared.settings();
-    if settings.listen != current.listen {
-        return fail("config reload not supported for listen: requires a restart".into());
-    }
-    if settings.http != current.http {
-        return fail("config reload not supported for http: requires a restart".into());
-    }
-    if new.leafnodes.listen_addr() != old.leafnodes.listen_addr() {
-        return fail("config reload not supported for leafnodes listen: requires a restart".into());
-    }
-    // Remotes last: it is the only part that can still refuse, and it applies nothing when
-    // it does.
-    *shared.settings.write().expect("settings lock") = Arc::new(settings);
-    if let Err(e) = leafs.reload(new) {
-        *shared.settings.write().expect("settings lock") = current;
-        return fail(e.to_string());
+    let apply = || *shared.settings.write().expect("settings lock") = settings;
+    if let Err(e) = leafs.reload(new, apply) {
+        return fail(e);
     }
     super::presence::configure(shared, new);
+    if old.pid_file != new.pid_file {
+        // As nats-server does: the new file gets our pid, the old one goes.
+        if let Some(p) = &old.pid_file {
+            let _ = std::fs::remove_file(p);
+        }
+        if let Some(p) = &new.pid_file {
+            if let Err(e) = std::fs::write(p, std::process::id().to_string()) {
+                tracing::warn!("cannot write pid file {p}: {e}");
+            }
+        }
+    }
     *shared.config_load_time.lock().expect("lock") = shared.now();
     tracing::info!("Reloaded server configuration");
     shared.emit(Event::ConfigReloaded);

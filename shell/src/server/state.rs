@@ -311,7 +311,10 @@ pub struct Shared {
     pub leafs: Mutex<BTreeMap<Cid, Arc<ConnShared>>>,
     /// Named pause points (simulator gates).
     pub gates: crate::Gates,
-    /// Backbone remotes: what the routing path and monitoring need of them.
+    /// The lifecycle machine (remotes, accepted leafs, backbones). The control task drains
+    /// its outputs; other tasks only feed inputs (see [`super::backbone`]).
+    pub control: Mutex<rejoin_core::control::Control>,
+    /// Backbone remotes: what the routing path needs of them.
     pub backbones: super::backbone::Backbones,
     /// The remotes' status after the control loop's last step (for monitoring).
     pub remotes: Mutex<Vec<rejoin_core::remote::RemoteStatus>>,
@@ -386,8 +389,19 @@ impl Shared {
 
     /// A deterministic 64-bit value derived from the server seed and `salt`.
     pub fn derive_seed(&self, salt: u64) -> u64 {
-        splitmix64(self.seed ^ splitmix64(salt))
+        derive_seed(self.seed, salt)
     }
+
+    /// The lifecycle machine, locked. Hold it briefly: publishers take it during a
+    /// backbone gap.
+    pub fn control(&self) -> std::sync::MutexGuard<'_, rejoin_core::control::Control> {
+        self.control.lock().expect("control lock")
+    }
+}
+
+/// A deterministic 64-bit value derived from `seed` and `salt`.
+pub fn derive_seed(seed: u64, salt: u64) -> u64 {
+    splitmix64(seed ^ splitmix64(salt))
 }
 
 /// SplitMix64: a tiny, well-mixed step function for deriving seeds and cheap per-connection
