@@ -16,6 +16,14 @@ fn at(ms: u64) -> Instant {
     Instant::ZERO + Duration::from_millis(ms)
 }
 
+fn leaf_key() -> LeafKey {
+    LeafKey {
+        server: "leaf".into(),
+        cluster: String::new(),
+        account: "$G".into(),
+    }
+}
+
 fn drain(c: &mut Control) -> Vec<Output> {
     std::iter::from_fn(|| c.poll_output()).collect()
 }
@@ -196,11 +204,7 @@ fn a_stale_attempt_counts_for_nothing_in_the_backbone() {
 #[test]
 fn a_second_leaf_from_one_server_replaces_the_first() {
     let mut c = Control::new(&cfg("leafnodes { port: 7422 }"), 1, Instant::ZERO);
-    let key = LeafKey {
-        server: "leaf".into(),
-        cluster: String::new(),
-        account: "$G".into(),
-    };
+    let key = leaf_key();
     c.handle_input(
         at(1),
         Input::LeafReady {
@@ -228,11 +232,7 @@ fn the_historical_hub_refuses_the_second_leaf() {
     use crate::bugs::{BugSet, BugSwitch};
     let bugs = BugSet::NONE.with(BugSwitch::LeafHubRefusesDuplicate);
     let mut c = Control::with_bugs(&cfg("leafnodes { port: 7422 }"), 1, Instant::ZERO, bugs);
-    let key = LeafKey {
-        server: "leaf".into(),
-        cluster: String::new(),
-        account: "$G".into(),
-    };
+    let key = leaf_key();
     c.handle_input(
         at(1),
         Input::LeafReady {
