@@ -370,6 +370,20 @@ impl<T: Transport> LeafControl<T> {
                     ready.remote_cluster.clone().unwrap_or_default(),
                     ready.account.to_string(),
                 );
+                let refuse = self
+                    .shared
+                    .bugs
+                    .has(rejoin_core::bugs::BugSwitch::LeafHubRefusesDuplicate)
+                    && self
+                        .by_key
+                        .get(&key)
+                        .is_some_and(|old| *old != cid && self.accepted.contains_key(old));
+                if refuse {
+                    if let Some((h, _)) = self.accepted.get(&cid) {
+                        let _ = h.cmd.send(LinkCmd::Close(CloseReason::Replaced));
+                    }
+                    return;
+                }
                 // A leaf that reconnects before we noticed its old socket died (half-open)
                 // replaces the old link, as nats-server does, instead of being refused.
                 if let Some(old) = self.by_key.insert(key.clone(), cid) {
