@@ -33,9 +33,24 @@ pub enum BugSwitch {
     /// A leafnode attempt is registered when its handshake completes even if it is no
     /// longer its remote's current attempt (incident 1B's missing validity check).
     LeafStaleRegister,
-    /// A hub refuses a leaf's new link when it still holds an old one from the same server
-    /// and account, instead of replacing it, so a leaf that reconnects before the hub
-    /// noticed its half-open socket stays out (before nats-server PR #1607).
+    /// The URL list is shuffled and rotated in place on the remote's configuration instead
+    /// of a private copy, so the next reload's diff sees an identity change nobody made and
+    /// bounces the link (nats-server #2273, fixed by #2274).
+    LeafShuffleInPlace,
+    /// A reload that removes a connected remote closes its link without marking it "no
+    /// reconnect", so the link's close starts a reconnect of the removed remote (the
+    /// `noReconnect` that nats-server PR #7937 sets before closing).
+    LeafRemoveReconnects,
+    /// After a link closes, "connect in progress" is set by the reconnect task when it
+    /// starts instead of by the close path, so a reload landing in between sees nothing in
+    /// progress and starts a second task (incident 1, review of nats-server PR #7937).
+    LeafInProgressLate,
+    /// A named remote's in-place URL edit updates its configuration but not its private
+    /// dial list: reconnects keep dialing the old URLs (the #2273 family).
+    LeafStaleUrlCopy,
+    /// A hub refuses a leaf that reconnects from the same server and account while it
+    /// still holds the old, half-open link, instead of replacing the old one (before
+    /// nats-server PR #1607).
     LeafHubRefusesDuplicate,
     /// Losing the backbone closes every local client, again and again while it is down
     /// (incident 4A's storm).
@@ -75,6 +90,10 @@ impl BugSwitch {
         BugSwitch::LeafReloadNoCancel,
         BugSwitch::LeafRemoveAllNoop,
         BugSwitch::LeafStaleRegister,
+        BugSwitch::LeafShuffleInPlace,
+        BugSwitch::LeafRemoveReconnects,
+        BugSwitch::LeafInProgressLate,
+        BugSwitch::LeafStaleUrlCopy,
         BugSwitch::LeafHubRefusesDuplicate,
         BugSwitch::BackboneDropClientsOnLoss,
         BugSwitch::BackboneGapOnFirstConnect,
@@ -98,6 +117,10 @@ impl BugSwitch {
             BugSwitch::LeafReloadNoCancel => "leaf-reload-no-cancel",
             BugSwitch::LeafRemoveAllNoop => "leaf-remove-all-noop",
             BugSwitch::LeafStaleRegister => "leaf-stale-register",
+            BugSwitch::LeafShuffleInPlace => "leaf-shuffle-in-place",
+            BugSwitch::LeafRemoveReconnects => "leaf-remove-reconnects",
+            BugSwitch::LeafInProgressLate => "leaf-in-progress-late",
+            BugSwitch::LeafStaleUrlCopy => "leaf-stale-url-copy",
             BugSwitch::LeafHubRefusesDuplicate => "leaf-hub-refuses-duplicate",
             BugSwitch::BackboneDropClientsOnLoss => "backbone-drop-clients-on-loss",
             BugSwitch::BackboneGapOnFirstConnect => "backbone-gap-on-first-connect",
@@ -138,8 +161,20 @@ impl BugSwitch {
             BugSwitch::LeafStaleRegister => {
                 "a leaf attempt that finishes its handshake after its remote was removed is still registered"
             }
+            BugSwitch::LeafShuffleInPlace => {
+                "a remote's URLs are shuffled and rotated in place on its configuration (nats-server #2273): a no-op or reordering reload sees a change and bounces the link"
+            }
+            BugSwitch::LeafRemoveReconnects => {
+                "removing a connected remote closes its link without no-reconnect: the close starts a reconnect of the removed remote, which dials once its identity is back"
+            }
+            BugSwitch::LeafInProgressLate => {
+                "connect-in-progress is set by the reconnect task, not by the close path: a disable/enable landing in between starts a second attempt"
+            }
+            BugSwitch::LeafStaleUrlCopy => {
+                "a named remote's URL edit is not copied into its private dial list: reconnects keep dialing the old URLs"
+            }
             BugSwitch::LeafHubRefusesDuplicate => {
-                "a hub refuses a leaf's new link while it holds a half-open old one from the same server: the leaf stays out until the hub's PINGs notice"
+                "a hub refuses a reconnecting leaf from the same server and account while it holds the half-open old link (before nats-server PR #1607)"
             }
             BugSwitch::BackboneDropClientsOnLoss => {
                 "losing the backbone link closes every local client, repeatedly while it is down: a reconnect storm"

@@ -64,6 +64,9 @@ fn pool() -> Vec<RemoteConfig> {
     ]
 }
 
+/// The servers the simulated hubs gossip in `leafnode_urls`.
+const GOSSIPED: &[&str] = &["g1", "a"];
+
 #[derive(Clone, Debug)]
 enum Op {
     /// A new list: pool entries with a `disabled` flag (later duplicates of an identity are
@@ -148,11 +151,22 @@ impl Harness {
             n += 1;
             match out {
                 RemoteOutput::Dial {
-                    attempt, remote, ..
+                    attempt,
+                    remote,
+                    url,
+                    config,
+                    ..
                 } => {
                     assert!(
                         self.m.is_current(attempt),
                         "dial of a non-current {attempt}"
+                    );
+                    // A URL edit applies from the next attempt: only the attempt's own
+                    // configured URLs, or servers a hub gossiped, are ever dialed.
+                    let host = RemoteUrl::parse(&url).expect("a dialable URL").host;
+                    assert!(
+                        config.urls.iter().any(|u| u.host == host) || GOSSIPED.contains(&&*host),
+                        "{attempt} dials {url}, which {remote} does not list"
                     );
                     let old = self.live.insert(attempt, (remote, Phys::Dialing));
                     assert!(old.is_none(), "attempt {attempt} dialed twice");
@@ -279,7 +293,7 @@ impl Harness {
             Op::Handshake(i, gossip) => {
                 if let Some(attempt) = self.pick(i, &[Phys::Handshaking]) {
                     let leafnode_urls = if *gossip {
-                        vec!["g1:7422".into(), "a:7422".into()]
+                        GOSSIPED.iter().map(|h| format!("{h}:7422")).collect()
                     } else {
                         vec![]
                     };
@@ -505,6 +519,10 @@ fn each_leaf_bug_switch_breaks_the_property() {
         BugSwitch::LeafReloadNoCancel,
         BugSwitch::LeafRemoveAllNoop,
         BugSwitch::LeafStaleRegister,
+        BugSwitch::LeafShuffleInPlace,
+        BugSwitch::LeafRemoveReconnects,
+        BugSwitch::LeafInProgressLate,
+        BugSwitch::LeafStaleUrlCopy,
     ] {
         let mut runner = TestRunner::new(Config {
             cases: 1000,

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -39,6 +40,10 @@ pub struct Remotes {
     /// the `leaf-reload-no-cancel` bug switch, which models nats-server's pre-fix
     /// reconnect goroutines that outlived their remote's removal.
     orphans: Vec<Orphan>,
+    /// Links of removed remotes whose close report will start a reconnect: only ever
+    /// non-empty with the `leaf-remove-reconnects` bug switch (the removal closed them
+    /// without setting nats-server's `noReconnect`).
+    closing: Vec<AttemptId>,
 }
 
 #[derive(Debug)]
@@ -67,6 +72,10 @@ struct Remote {
 struct Orphan {
     remote: RemoteIndex,
     state: LinkState,
+    /// A reconnect task that has not yet marked its remote "connect in progress"
+    /// (`leaf-in-progress-late`): on waking it becomes the remote's current attempt if the
+    /// remote is idle, and dials alongside whatever attempt a reload started otherwise.
+    adopt: bool,
 }
 
 impl Remotes {
@@ -100,6 +109,7 @@ impl Remotes {
             order: Vec::new(),
             outputs: VecDeque::new(),
             orphans: Vec::new(),
+            closing: Vec::new(),
         };
         let mut accepted = Vec::new();
         let mut ids = Vec::new();
@@ -138,6 +148,8 @@ impl Remotes {
             .position(|o| o.state.attempt() == Some(attempt))
         {
             self.handle_orphan(now, i, input);
+        } else if let Some(i) = self.closing.iter().position(|&a| a == attempt) {
+            self.handle_closing(now, i, input);
         } else {
             self.handle_stale(input);
         }
@@ -298,9 +310,16 @@ impl Remotes {
     fn apply(&mut self, now: Instant, new: &[RemoteConfig], ids: Vec<RemoteId>) -> ReloadSummary {
         let mut summary = ReloadSummary::default();
         let wanted: BTreeSet<&RemoteId> = ids.iter().collect();
+        let in_place = self.bugs.has(BugSwitch::LeafShuffleInPlace);
         for idx in std::mem::take(&mut self.order) {
             let id = self.slots[idx.0 as usize].id.clone();
-            if !wanted.contains(&id) {
+            // The bug diffs the configuration object the rotation mutated, not the
+            // identity the remote was configured with.
+            let seen = match self.remote(idx) {
+                Some(r) if in_place => r.config.identity(),
+                _ => id.clone(),
+            };
+            if !wanted.contains(&seen) {
                 self.retire(idx);
                 self.slots[idx.0 as usize].remote = None;
                 self.event(Event::RemoteRemoved {
@@ -326,9 +345,17 @@ impl Remotes {
 
     fn add(&mut self, now: Instant, idx: RemoteIndex, cfg: &RemoteConfig) {
         let generation = self.next_generation();
-        let urls = UrlList::new(&cfg.urls, cfg.no_randomize, &mut self.rng);
+        let mut config = cfg.clone();
+        let urls = if self.bugs.has(BugSwitch::LeafShuffleInPlace) {
+            if !config.no_randomize {
+                config.urls.shuffle(&mut self.rng);
+            }
+            UrlList::new(&config.urls, true, &mut self.rng)
+        } else {
+            UrlList::new(&cfg.urls, cfg.no_randomize, &mut self.rng)
+        };
         self.slots[idx.0 as usize].remote = Some(Remote {
-            config: Arc::new(cfg.clone()),
+            config: Arc::new(config),
             state: LinkState::Disabled,
             generation,
             sessions: 0,
@@ -355,6 +382,7 @@ impl Remotes {
         summary: &mut ReloadSummary,
     ) {
         let id = self.slots[idx.0 as usize].id.clone();
+        let stale_copy = self.bugs.has(BugSwitch::LeafStaleUrlCopy);
         let Some(remote) = self.slots[idx.0 as usize].remote.as_mut() else {
             return;
         };
@@ -363,7 +391,7 @@ impl Remotes {
             return;
         }
         let old = std::mem::replace(&mut remote.config, Arc::new(cfg.clone()));
-        if old.urls != cfg.urls || old.no_randomize != cfg.no_randomize {
+        if (old.urls != cfg.urls || old.no_randomize != cfg.no_randomize) && !stale_copy {
             // Gossip from the old URLs' hub may describe a cluster we no longer dial.
             remote.urls = UrlList::new(&cfg.urls, cfg.no_randomize, &mut self.rng);
         }
@@ -424,6 +452,7 @@ impl Remotes {
     /// close its attempt, drop its deadline. The remote is left `Disabled`.
     fn retire(&mut self, idx: RemoteIndex) {
         let no_cancel = self.bugs.has(BugSwitch::LeafReloadNoCancel);
+        let reconnects = self.bugs.has(BugSwitch::LeafRemoveReconnects);
         let Some(remote) = self.remote_mut(idx) else {
             return;
         };
@@ -436,7 +465,18 @@ impl Remotes {
             | LinkState::Handshaking { .. }
                 if no_cancel =>
             {
-                self.orphans.push(Orphan { remote: idx, state });
+                self.orphans.push(Orphan {
+                    remote: idx,
+                    state,
+                    adopt: false,
+                });
+            }
+            LinkState::Connected { attempt } if reconnects => {
+                self.closing.push(attempt);
+                self.outputs.push_back(RemoteOutput::Close {
+                    attempt,
+                    reason: CloseReason::ConfigRemoved,
+                });
             }
             LinkState::Waiting { .. } => {}
             LinkState::Dialing { attempt }
@@ -454,10 +494,16 @@ impl Remotes {
         let generation = self.next_generation();
         let attempt = AttemptId::new(idx, generation);
         let reconnect = self.reconnect;
+        let in_place = self.bugs.has(BugSwitch::LeafShuffleInPlace);
         let Some(remote) = self.remote_mut(idx) else {
             return;
         };
-        let Some(url) = remote.urls.next_url() else {
+        let next = if in_place {
+            pick_next_url_in_place(remote)
+        } else {
+            remote.urls.next_url()
+        };
+        let Some(url) = next else {
             // Validation keeps URL-less remotes out; should one slip in, it idles harmlessly.
             remote.state = LinkState::Waiting {
                 until: now + reconnect,
@@ -532,6 +578,7 @@ impl Remotes {
             }
             RemoteInput::DialFailed { error, .. } => {
                 let retry = self.end_attempt(now, idx, None);
+                self.detach_reconnect(idx);
                 self.event(Event::LeafDialFailed {
                     remote: shown,
                     attempt: attempt.generation(),
@@ -541,6 +588,7 @@ impl Remotes {
             }
             RemoteInput::LinkClosed { reason, .. } => {
                 let retry = self.end_attempt(now, idx, Some(&reason));
+                self.detach_reconnect(idx);
                 self.event(Event::LeafClosed {
                     remote: shown,
                     attempt: attempt.generation(),
@@ -583,6 +631,43 @@ impl Remotes {
             reason,
         };
         delay
+    }
+
+    /// With `leaf-in-progress-late`, the reconnect wait that [`Remotes::end_attempt`] just
+    /// set becomes a task of its own and the remote is left idle ("not in progress") until
+    /// that task wakes, which is the window a reload can land in.
+    fn detach_reconnect(&mut self, idx: RemoteIndex) {
+        if !self.bugs.has(BugSwitch::LeafInProgressLate) {
+            return;
+        }
+        let Some(remote) = self.remote_mut(idx) else {
+            return;
+        };
+        let state = std::mem::replace(&mut remote.state, LinkState::Disabled);
+        if matches!(state, LinkState::Waiting { .. }) {
+            self.orphans.push(Orphan {
+                remote: idx,
+                state,
+                adopt: true,
+            });
+        }
+    }
+
+    /// The close report of a link a removal closed without "no reconnect"
+    /// (`leaf-remove-reconnects`): it starts a reconnect task whatever the configuration
+    /// says; the task checks only when it wakes.
+    fn handle_closing(&mut self, now: Instant, i: usize, input: RemoteInput) {
+        if let RemoteInput::LinkClosed { attempt, .. } = input {
+            self.closing.remove(i);
+            self.orphans.push(Orphan {
+                remote: attempt.remote(),
+                state: LinkState::Waiting {
+                    until: now + self.reconnect,
+                    reason: WaitReason::Interval,
+                },
+                adopt: false,
+            });
+        }
     }
 
     fn handle_stale(&mut self, input: RemoteInput) {
@@ -659,6 +744,15 @@ impl Remotes {
                     self.orphans.remove(i);
                     continue;
                 }
+                let idle = self
+                    .remote(idx)
+                    .is_some_and(|r| r.state == LinkState::Disabled);
+                if self.orphans[i].adopt && idle {
+                    // The late "connect in progress": the task becomes the remote's attempt.
+                    self.orphans.remove(i);
+                    self.start_attempt(now, idx);
+                    continue;
+                }
                 let generation = self.next_generation();
                 let attempt = AttemptId::new(idx, generation);
                 let Some(remote) = self.remote_mut(idx) else {
@@ -676,6 +770,17 @@ impl Remotes {
             i += 1;
         }
     }
+}
+
+/// nats-server's `pickNextURL` run on the configuration itself (`leaf-shuffle-in-place`):
+/// when the URL dialed last is first in the list, it is rotated to the back; then the
+/// first URL is dialed.
+fn pick_next_url_in_place(remote: &mut Remote) -> Option<RemoteUrl> {
+    let config = Arc::make_mut(&mut remote.config);
+    if config.urls.len() > 1 && remote.url.as_ref() == config.urls.first() {
+        config.urls.rotate_left(1);
+    }
+    config.urls.first().cloned()
 }
 
 /// Settings a live session was established with: changing them means a new session.

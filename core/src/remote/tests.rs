@@ -814,3 +814,139 @@ fn add_to_running_set_dials_only_the_new_one() {
     assert!(closes(&out).is_empty());
     assert!(w.m.is_current(attempts[0]));
 }
+
+/// Connect one randomised remote whose first configured URL refuses, as the simulator's
+/// leaf-noop-reload does, then reload the very same list; returns the reload's summary and
+/// outputs, the attempt that connected and whether a refused dial came first.
+fn connect_past_dead_url_then_noop(
+    seed: u64,
+    bugs: BugSet,
+) -> (ReloadSummary, Vec<RemoteOutput>, AttemptId, bool) {
+    let r = RemoteConfig {
+        no_randomize: false,
+        ..remote(&["nats-leaf://hub:7423", "nats-leaf://hub:7422"])
+    };
+    let m = Remotes::with_bugs(
+        std::slice::from_ref(&r),
+        RECONNECT,
+        seed,
+        Instant::ZERO,
+        bugs,
+    );
+    let mut w = World {
+        m,
+        now: Instant::ZERO,
+    };
+    let mut out = w.drain();
+    let mut refused = false;
+    let attempt = loop {
+        let attempt = one_dial(&out);
+        if dial_urls(&out) == ["nats-leaf://hub:7422"] {
+            break attempt;
+        }
+        refused = true;
+        let error = "refused".to_string();
+        assert!(actions(&w.input(RemoteInput::DialFailed { attempt, error })).is_empty());
+        out = w.advance();
+    };
+    assert_eq!(registers(&w.connect(attempt)), [attempt]);
+    let (summary, out) = w.reload(std::slice::from_ref(&r));
+    (summary, out, attempt, refused)
+}
+
+#[test]
+fn randomised_urls_never_make_a_no_op_reload_bounce() {
+    for seed in 0..16 {
+        let (summary, out, _, _) = connect_past_dead_url_then_noop(seed, BugSet::NONE);
+        assert!(summary.is_noop(), "seed {seed}: {summary:?}");
+        assert!(actions(&out).is_empty(), "seed {seed}");
+    }
+}
+
+#[cfg(feature = "bug-switches")]
+#[test]
+fn shuffle_in_place_bounces_a_no_op_reload_on_every_seed() {
+    let bugs = BugSet::NONE.with(BugSwitch::LeafShuffleInPlace);
+    let mut orders = std::collections::BTreeSet::new();
+    for seed in 0..16 {
+        let (summary, out, attempt, refused) = connect_past_dead_url_then_noop(seed, bugs);
+        orders.insert(refused);
+        assert_eq!(
+            (summary.removed.len(), summary.added.len()),
+            (1, 1),
+            "seed {seed}: the diff saw the mutated list"
+        );
+        assert_eq!(closes(&out), [attempt], "seed {seed}: the link bounces");
+        assert_eq!(dials(&out).len(), 1, "seed {seed}");
+    }
+    assert_eq!(orders.len(), 2, "both shuffle outcomes were exercised");
+}
+
+#[cfg(feature = "bug-switches")]
+#[test]
+fn remove_reconnects_dials_again_once_the_identity_is_back() {
+    let r = remote(&["nats-leaf://hub"]);
+    let bugs = BugSet::NONE.with(BugSwitch::LeafRemoveReconnects);
+    // Removed for good: the leftover task wakes, finds nothing configured and ends.
+    let (mut w, attempts) = connected(std::slice::from_ref(&r), bugs);
+    assert_eq!(closes(&w.reload(&[]).1), attempts);
+    assert!(w.m.live_attempts().is_empty(), "closing is not an attempt");
+    assert!(actions(&w.drop_link(attempts[0])).is_empty());
+    assert!(
+        w.m.poll_timeout().is_some(),
+        "the close started a reconnect"
+    );
+    assert!(w.advance().is_empty());
+    assert_eq!(w.m.poll_timeout(), None);
+    // Re-added meanwhile (quit schedule ii): the task dials next to the new attempt.
+    let (mut w, attempts) = connected(std::slice::from_ref(&r), bugs);
+    w.reload(&[]);
+    w.drop_link(attempts[0]);
+    let fresh = one_dial(&w.reload(std::slice::from_ref(&r)).1);
+    let leftover = one_dial(&w.advance());
+    assert_ne!(leftover, fresh);
+    assert_eq!(w.m.live_attempts(), [fresh, leftover]);
+}
+
+#[cfg(feature = "bug-switches")]
+#[test]
+fn in_progress_late_lets_disable_enable_start_a_second_attempt() {
+    let r = remote(&["nats-leaf://hub"]);
+    let bugs = BugSet::NONE.with(BugSwitch::LeafInProgressLate);
+    // Without a reload in the window the late task simply becomes the attempt.
+    let (mut w, attempts) = connected(std::slice::from_ref(&r), bugs);
+    w.drop_link(attempts[0]);
+    let next = one_dial(&w.advance());
+    assert!(w.m.is_current(next));
+    // A disable and an enable during the reconnect sleep: two attempts.
+    w.input(RemoteInput::DialFailed {
+        attempt: next,
+        error: "refused".to_string(),
+    });
+    let (summary, out) = w.reload(&[disabled(&r)]);
+    assert_eq!(summary.disabled.len(), 1);
+    assert!(actions(&out).is_empty(), "nothing in progress to cancel");
+    let fresh = one_dial(&w.reload(std::slice::from_ref(&r)).1);
+    let late = one_dial(&w.advance());
+    assert_ne!(late, fresh);
+    assert!(w.m.is_current(fresh) && !w.m.is_current(late));
+    assert_eq!(w.m.live_attempts(), [fresh, late]);
+}
+
+#[cfg(feature = "bug-switches")]
+#[test]
+fn stale_url_copy_redials_the_old_urls_after_a_named_edit() {
+    let before = named("hub", &["nats-leaf://a", "nats-leaf://b"]);
+    let after = named("hub", &["nats-leaf://c", "nats-leaf://a"]);
+    let bugs = BugSet::NONE.with(BugSwitch::LeafStaleUrlCopy);
+    let (mut w, attempts) = connected(std::slice::from_ref(&before), bugs);
+    let (summary, _) = w.reload(std::slice::from_ref(&after));
+    assert_eq!(summary.updated.len(), 1);
+    assert_eq!(
+        w.m.status()[0].urls,
+        ["nats-leaf://c:7422", "nats-leaf://a:7422"],
+        "the configuration did change"
+    );
+    w.drop_link(attempts[0]);
+    assert_eq!(dial_urls(&w.advance()), ["nats-leaf://b:7422"]);
+}
