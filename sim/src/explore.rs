@@ -215,13 +215,22 @@ pub struct CheckReport {
     pub control: Vec<SeedResult>,
     /// The negative-control switch.
     pub switch: Option<BugSwitch>,
+    /// The share of seeds on which the negative control must fail (1.0: every seed).
+    pub control_share: f64,
 }
 
 impl CheckReport {
-    /// The fix passed every seed and the negative control failed every seed.
-    /// (A scenario without a negative control only needs the fix to pass.)
+    /// The fix passed every seed and the negative control failed every seed (or the
+    /// declared share of them, for random-fault scenarios). A scenario without a negative
+    /// control only needs the fix to pass.
     pub fn ok(&self) -> bool {
-        self.fixed.iter().all(|r| r.pass) && self.control.iter().all(|r| !r.pass)
+        let failed = self.control.iter().filter(|r| !r.pass).count();
+        let control_ok = if self.control_share >= 1.0 {
+            failed == self.control.len()
+        } else {
+            failed as f64 >= self.control_share * self.control.len() as f64
+        };
+        self.fixed.iter().all(|r| r.pass) && control_ok
     }
 
     /// Seeds where the fixed build failed.
@@ -243,6 +252,7 @@ pub fn check(
     quiet: bool,
 ) -> Result<CheckReport, String> {
     let switch = s.negative_control()?;
+    let control_share = s.negative_control_share()?;
     let fixed = explore(
         s,
         seeds.clone(),
@@ -259,12 +269,38 @@ pub fn check(
         fixed,
         control,
         switch,
+        control_share,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn result(seed: u64, pass: bool) -> SeedResult {
+        SeedResult {
+            seed,
+            bugs: Vec::new(),
+            pass,
+            failures: Vec::new(),
+            plan: FaultPlan::default(),
+            hash: 0,
+        }
+    }
+
+    #[test]
+    fn a_partial_negative_control_needs_its_share_of_failures() {
+        let report = |failing: u64, share: f64| CheckReport {
+            fixed: (0..10).map(|s| result(s, true)).collect(),
+            control: (0..10).map(|s| result(s, s >= failing)).collect(),
+            switch: None,
+            control_share: share,
+        };
+        assert!(report(10, 1.0).ok());
+        assert!(!report(9, 1.0).ok());
+        assert!(report(3, 0.3).ok());
+        assert!(!report(2, 0.3).ok());
+    }
 
     #[test]
     fn seed_ranges() {

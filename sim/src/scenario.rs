@@ -36,6 +36,11 @@ pub struct Scenario {
     /// The bug switch that must make this scenario fail (`check` runs it on every seed).
     #[serde(default)]
     pub negative_control: Option<String>,
+    /// For random-fault scenarios: the share of seeds (`"30%"`) on which the negative
+    /// control must fail, because a seed may draw no fault the bug matters for. Default:
+    /// every seed.
+    #[serde(default)]
+    pub negative_control_fails: Option<String>,
     /// Bug switches always on in this scenario (normally empty; `--bug` adds one).
     #[serde(default)]
     pub bugs: Vec<String>,
@@ -363,6 +368,25 @@ impl Scenario {
             .transpose()
     }
 
+    /// The share of seeds (0 < share <= 1) on which the negative control must fail.
+    pub fn negative_control_share(&self) -> Result<f64, String> {
+        let Some(text) = self.negative_control_fails.as_deref() else {
+            return Ok(1.0);
+        };
+        if self.negative_control.is_none() {
+            return Err("negative_control_fails needs a negative_control".into());
+        }
+        let pct: f64 = text
+            .trim()
+            .strip_suffix('%')
+            .and_then(|n| n.trim().parse().ok())
+            .filter(|p: &f64| *p > 0.0 && *p <= 100.0)
+            .ok_or_else(|| {
+                format!("negative_control_fails {text:?} must be a percentage in (0%, 100%]")
+            })?;
+        Ok(pct / 100.0)
+    }
+
     /// The time a fault label (`id`) refers to.
     pub fn fault_time(&self, id: &str) -> Option<Duration> {
         self.faults
@@ -385,6 +409,7 @@ impl Scenario {
         }
         self.bug_switches()?;
         self.negative_control()?;
+        self.negative_control_share()?;
 
         let mut seen = BTreeSet::new();
         for name in self.host_names() {
