@@ -43,6 +43,7 @@
 //! - when `poll_timeout`'s deadline passes: `handle_timeout`, `take_outbox`, then check
 //!   `close_reason`.
 
+mod creds;
 mod session;
 
 #[cfg(test)]
@@ -58,6 +59,7 @@ use crate::proto::Queues;
 use crate::sublist::InterestChange;
 use crate::time::Duration;
 
+pub use creds::{base64url, CredsError, UserCreds};
 pub use session::LeafSession;
 
 /// Which end of the link we are.
@@ -129,6 +131,9 @@ pub struct SolicitConfig {
     pub user: Option<String>,
     /// Password going with `user`.
     pub pass: Option<String>,
+    /// Remote `credentials`: the user JWT and the seed that signs the hub's nonce. Takes
+    /// precedence over `user`/`pass`, as in nats-server.
+    pub creds: Option<Arc<UserCreds>>,
     /// Remote `hub: true`: we declare ourselves the hub of this link.
     pub is_hub: bool,
     /// Remote `deny_imports`, sent as CONNECT `deny_pub`.
@@ -153,6 +158,7 @@ impl SolicitConfig {
             version: COMPAT_VERSION.to_string(),
             user: None,
             pass: None,
+            creds: None,
             is_hub: false,
             deny_pub: Vec::new(),
             tls: false,

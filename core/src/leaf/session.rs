@@ -429,10 +429,26 @@ impl LeafSession {
         let Some(cfg) = self.solicit.as_ref() else {
             return LeafStep::Nothing;
         };
+        // Credentials first, then user/password: nats-server's precedence.
+        let (jwt, sig, user, pass) = match cfg.creds.as_deref() {
+            Some(creds) => {
+                let nonce = self.peer.info.nonce.as_deref().unwrap_or_default();
+                match creds.sign(nonce) {
+                    Ok(sig) => (Some(creds.jwt().to_string()), Some(sig), None, None),
+                    Err(e) => {
+                        let reason = CloseReason::Other(e.to_string());
+                        return self.close_silently(reason);
+                    }
+                }
+            }
+            None => (None, None, cfg.user.clone(), cfg.pass.clone()),
+        };
         let connect = LeafConnect {
             version: Some(cfg.version.clone()),
-            user: cfg.user.clone(),
-            pass: cfg.pass.clone(),
+            jwt,
+            sig,
+            user,
+            pass,
             tls_required: self.tls,
             server_id: Some(cfg.server_id.clone()),
             name: Some(cfg.server_name.clone()),

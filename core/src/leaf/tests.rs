@@ -185,6 +185,50 @@ fn ready_describes_the_link_on_both_sides() {
 }
 
 #[test]
+fn credentials_sign_the_hub_nonce_and_replace_user_and_password() {
+    let kp = nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::User, [3u8; 32]).unwrap();
+    let creds = UserCreds::new("eyJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.x", &kp.seed().unwrap()).unwrap();
+    let mut info = hub_info();
+    info.nonce = Some("lHy8hfpP4PwXUj4".into());
+    let mut cfg = leaf_cfg();
+    cfg.user = Some("lu".into());
+    cfg.pass = Some("lp".into());
+    cfg.creds = Some(Arc::new(creds));
+    let mut p = Pair::new(hub_cfg(AuthSpec::default()), info, cfg);
+    p.drive();
+    let connect = json_of_first_line(&p.leaf.sent_text(), "CONNECT");
+    assert_eq!(connect["jwt"], "eyJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.x");
+    assert!(connect.get("user").is_none() && connect.get("pass").is_none());
+    let sig = connect["sig"].as_str().unwrap();
+    let raw = decode_base64url(sig);
+    kp.verify(b"lHy8hfpP4PwXUj4", &raw).unwrap();
+    assert!(kp.verify(b"another nonce", &raw).is_err());
+}
+
+fn decode_base64url(s: &str) -> Vec<u8> {
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => panic!("not base64url: {s}"),
+        };
+        bits = (bits << 6) | u32::from(v);
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    out
+}
+
+#[test]
 fn hub_true_reverses_the_roles() {
     let mut cfg = leaf_cfg();
     cfg.is_hub = true;

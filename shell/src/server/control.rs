@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rejoin_core::auth::{AuthSpec, Authenticator, User};
 use rejoin_core::config::{Config, RemoteConfig, RemoteUrl};
 use rejoin_core::event::{Cid, CloseReason};
-use rejoin_core::leaf::{AcceptConfig, LeafSession, PingConfig, SolicitConfig};
+use rejoin_core::leaf::{AcceptConfig, LeafSession, PingConfig, SolicitConfig, UserCreds};
 use rejoin_core::proto::info::ServerInfo;
 use rejoin_core::remote::{ReloadError, ReloadSummary, RemoteInput, RemoteOutput, Remotes};
 use rejoin_core::time::Instant;
@@ -255,6 +255,23 @@ impl<T: Transport> LeafControl<T> {
         sc.account = Arc::from(config.local_account());
         sc.user = parsed.as_ref().and_then(|u| u.user.clone());
         sc.pass = parsed.as_ref().and_then(|u| u.password.clone());
+        if let Some(path) = config.credentials.as_deref() {
+            // Read for every attempt, as nats-server does: a fixed file heals on the next try.
+            let creds = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| UserCreds::parse(&text).map_err(|e| e.to_string()));
+            match creds {
+                Ok(c) => sc.creds = Some(Arc::new(c)),
+                Err(e) => {
+                    let error = format!("credentials file {path:?}: {e}");
+                    let shown = parsed.as_ref().map_or_else(String::new, RemoteUrl::redacted);
+                    tracing::error!("leafnode remote {shown}: {error}");
+                    let input = RemoteInput::DialFailed { attempt, error };
+                    self.remotes.handle_input(self.shared.now(), input);
+                    return;
+                }
+            }
+        }
         sc.is_hub = config.hub;
         sc.deny_pub = config.deny_imports.clone();
         sc.tls = config.tls.is_some() || parsed.as_ref().is_some_and(|u| u.scheme == "tls");

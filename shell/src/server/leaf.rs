@@ -673,6 +673,12 @@ impl Link {
             self.router.reply(&bytes);
         }
         while let Some(ev) = self.session.poll_event() {
+            if let Event::LeafError { cid, text } = &ev {
+                // The peer's reason for refusing us (auth, permissions, loops): operators
+                // need it at the default log level, as nats-server prints it.
+                let addr = self.conn.info.lock().expect("info lock").addr.clone();
+                tracing::error!("leafnode {addr} cid:{cid} - Leafnode Error {text}");
+            }
             self.shared.emit(ev);
         }
     }
