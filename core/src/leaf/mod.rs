@@ -44,6 +44,7 @@
 //!   `close_reason`.
 
 mod creds;
+mod perms;
 mod session;
 
 #[cfg(test)]
@@ -60,6 +61,7 @@ use crate::sublist::InterestChange;
 use crate::time::Duration;
 
 pub use creds::{base64url, CredsError, UserCreds};
+pub use perms::{LinkPermissions, PeerInterest};
 pub use session::LeafSession;
 
 /// Which end of the link we are.
@@ -136,8 +138,11 @@ pub struct SolicitConfig {
     pub creds: Option<Arc<UserCreds>>,
     /// Remote `hub: true`: we declare ourselves the hub of this link.
     pub is_hub: bool,
-    /// Remote `deny_imports`, sent as CONNECT `deny_pub`.
+    /// Remote `deny_imports`, sent as CONNECT `deny_pub`; we also never announce interest
+    /// in these subjects.
     pub deny_pub: Vec<String>,
+    /// Remote `deny_exports`: messages on these subjects are never sent to the hub.
+    pub deny_exports: Vec<String>,
     /// The remote demands TLS (a `tls` block or a `tls://` URL) even if the hub's INFO does not.
     pub tls: bool,
     /// How long to wait for the hub's INFO.
@@ -161,6 +166,7 @@ impl SolicitConfig {
             creds: None,
             is_hub: false,
             deny_pub: Vec::new(),
+            deny_exports: Vec::new(),
             tls: false,
             first_info_timeout: DEFAULT_FIRST_INFO_TIMEOUT,
             ping: PingConfig::default(),
@@ -232,6 +238,10 @@ pub struct LinkReady {
     pub permissions: Option<Arc<Permissions>>,
     /// Accept: subjects the leaf refuses to receive (CONNECT `deny_pub`, its `deny_imports`).
     pub deny_pub: Vec<String>,
+    /// What the link may carry, all of the above combined (see [`LinkPermissions`]); `None`
+    /// when unrestricted. The data plane filters the messages it sends with
+    /// [`LinkPermissions::may_send`]; interest goes through the session, which filters it.
+    pub link_permissions: Option<Arc<LinkPermissions>>,
 }
 
 /// What the data plane must do after an operation.

@@ -88,7 +88,12 @@ impl<T: Transport> LeafControl<T> {
 
     fn configure(&mut self, cfg: &Config, leaf_port: Option<u16>) {
         let leaf = &cfg.leafnodes;
-        let mut spec = AuthSpec::default();
+        // Without a leafnodes authorization block a leaf authenticates like a client, and
+        // gets that user's account and permissions (nats-server's isLeafNodeAuthorized).
+        let mut spec = match &leaf.authorization {
+            None => super::settings::auth_spec(cfg),
+            Some(_) => AuthSpec::default(),
+        };
         if let Some(a) = &leaf.authorization {
             let acct = |a: &Option<String>| -> Arc<str> {
                 Arc::from(a.as_deref().unwrap_or(rejoin_core::auth::GLOBAL_ACCOUNT))
@@ -106,7 +111,7 @@ impl<T: Transport> LeafControl<T> {
                     user: u.user.clone(),
                     password: u.password.clone().unwrap_or_default(),
                     account: acct(&u.account),
-                    permissions: None,
+                    permissions: u.permissions.as_ref().map(super::settings::permissions),
                 });
             }
             self.leaf_auth_timeout = a.timeout;
@@ -274,6 +279,7 @@ impl<T: Transport> LeafControl<T> {
         }
         sc.is_hub = config.hub;
         sc.deny_pub = config.deny_imports.clone();
+        sc.deny_exports = config.deny_exports.clone();
         sc.tls = config.tls.is_some() || parsed.as_ref().is_some_and(|u| u.scheme == "tls");
         sc.first_info_timeout = first_info_timeout;
         sc.ping = PingConfig {

@@ -336,6 +336,7 @@ async fn run<S: Stream>(
             start: shared.now(),
             ..Default::default()
         }),
+        leaf_perms: Default::default(),
     });
     let (reader, writer) = tokio::io::split(stream);
     let writer_task = tokio::spawn(write_loop(shared.clone(), conn.clone(), writer));
@@ -604,6 +605,10 @@ impl Link {
             i.account = account.name.to_string();
             i.name = Some(ready.remote_name.clone());
             i.user = ready.user.clone();
+        }
+        if let Some(p) = &ready.link_permissions {
+            // Before the link is added: from then on other connections send to it.
+            let _ = self.conn.leaf_perms.set(p.clone());
         }
         let solicited = matches!(self.conn.kind, ConnKind::Leaf { solicited: true });
         if solicited {
