@@ -12,8 +12,7 @@ use async_nats::{Client, ConnectOptions};
 use rejoin_tests::client::next_msg;
 use rejoin_tests::jwt::{creds_file, stranger_seed, Account, Operator};
 use rejoin_tests::leafnode::{
-    connect, leaf_conf, link_ports, log_count, start_hub, sync_interest, wait_for, wait_links,
-    Role,
+    connect, leaf_conf, link_ports, log_count, start_hub, sync_interest, wait_for, wait_links, Role,
 };
 use rejoin_tests::{require_nats_server, ServerKind, TestServer, WAIT};
 
@@ -70,10 +69,7 @@ async fn creds_file_authenticates_and_traffic_crosses_both_ways() {
 
     let on_hub = hub_client(&hub, &app_user.creds()).await;
     let on_leaf = connect(&leaf).await;
-    for (name, publisher, subscriber) in [
-        ("down", &on_hub, &on_leaf),
-        ("up", &on_leaf, &on_hub),
-    ] {
+    for (name, publisher, subscriber) in [("down", &on_hub, &on_leaf), ("up", &on_leaf, &on_hub)] {
         let subject = format!("creds.{name}");
         let mut sub = subscriber.subscribe(subject.clone()).await.unwrap();
         sync_interest(subscriber, publisher).await;
@@ -104,7 +100,10 @@ fn assert_refused_and_retrying(hub: &TestServer, leaf: &mut TestServer, needle: 
     let end = std::time::Instant::now() + REFUSED_FOR;
     while std::time::Instant::now() < end {
         assert!(link_ports(hub).is_empty(), "the hub accepted a bad leaf");
-        assert!(link_ports(leaf).is_empty(), "the leaf linked with bad creds");
+        assert!(
+            link_ports(leaf).is_empty(),
+            "the leaf linked with bad creds"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(

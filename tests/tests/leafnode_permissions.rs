@@ -50,7 +50,10 @@ async fn app_client(url: String) -> Client {
 async fn cross(sub: &mut async_nats::Subscriber, publisher: &Client, subject: &str) {
     let end = std::time::Instant::now() + WAIT;
     loop {
-        publisher.publish(subject.to_string(), Bytes::new()).await.unwrap();
+        publisher
+            .publish(subject.to_string(), Bytes::new())
+            .await
+            .unwrap();
         publisher.flush().await.unwrap();
         if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(25), sub.next()).await {
             // Drain the other probes in flight.
@@ -60,18 +63,29 @@ async fn cross(sub: &mut async_nats::Subscriber, publisher: &Client, subject: &s
             {}
             return;
         }
-        assert!(std::time::Instant::now() < end, "{subject} never crossed the link");
+        assert!(
+            std::time::Instant::now() < end,
+            "{subject} never crossed the link"
+        );
     }
 }
 
 /// Publishes `forbidden` subjects then `marker` on one connection, and waits for `marker`
 /// on `marker_sub`: the links keep order, so whatever of the forbidden ones was going to
 /// cross has crossed by then.
-async fn publish_then_marker(publisher: &Client, forbidden: &[&str], marker: &str, marker_sub: &mut async_nats::Subscriber) {
+async fn publish_then_marker(
+    publisher: &Client,
+    forbidden: &[&str],
+    marker: &str,
+    marker_sub: &mut async_nats::Subscriber,
+) {
     for s in forbidden {
         publisher.publish(s.to_string(), "no".into()).await.unwrap();
     }
-    publisher.publish(marker.to_string(), "yes".into()).await.unwrap();
+    publisher
+        .publish(marker.to_string(), "yes".into())
+        .await
+        .unwrap();
     publisher.flush().await.unwrap();
     let msg = tokio::time::timeout(WAIT, marker_sub.next())
         .await
@@ -104,10 +118,22 @@ async fn nats_server_leaf_with_a_restricted_user_gets_only_what_it_may() {
     let mut wide = on_leaf.subscribe("down.*").await.unwrap();
     cross(&mut marker, &on_hub, "down.marker").await;
     while try_next_msg(&mut wide).is_some() {}
-    publish_then_marker(&on_hub, &["down.secret", "other.x"], "down.marker", &mut marker).await;
+    publish_then_marker(
+        &on_hub,
+        &["down.secret", "other.x"],
+        "down.marker",
+        &mut marker,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(try_next_msg(&mut secret).is_none(), "down.secret reached the leaf");
-    assert!(try_next_msg(&mut other).is_none(), "other.x reached the leaf");
+    assert!(
+        try_next_msg(&mut secret).is_none(),
+        "down.secret reached the leaf"
+    );
+    assert!(
+        try_next_msg(&mut other).is_none(),
+        "other.x reached the leaf"
+    );
     let wide_got: Vec<String> = std::iter::from_fn(|| try_next_msg(&mut wide))
         .map(|m| m.subject.to_string())
         .collect();
@@ -279,9 +305,18 @@ async fn remote_deny_imports_and_exports_against_a_nats_server_hub() {
     let mut wide = on_leaf.subscribe("private.*").await.unwrap();
     cross(&mut marker, &on_hub, "public.in").await;
     // The wildcard's interest went before the marker's, on the same connection.
-    publish_then_marker(&on_hub, &["private.in", "private.ok"], "public.in", &mut marker).await;
+    publish_then_marker(
+        &on_hub,
+        &["private.in", "private.ok"],
+        "public.in",
+        &mut marker,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(try_next_msg(&mut denied).is_none(), "private.in was imported");
+    assert!(
+        try_next_msg(&mut denied).is_none(),
+        "private.in was imported"
+    );
     let wide_got: Vec<String> = std::iter::from_fn(|| try_next_msg(&mut wide))
         .map(|m| m.subject.to_string())
         .collect();
@@ -292,8 +327,20 @@ async fn remote_deny_imports_and_exports_against_a_nats_server_hub() {
     let mut denied = on_hub.subscribe("private.out").await.unwrap();
     let mut secret = on_hub.subscribe("secret.>").await.unwrap();
     cross(&mut marker, &on_leaf, "public.out").await;
-    publish_then_marker(&on_leaf, &["private.out", "secret.a.b"], "public.out", &mut marker).await;
+    publish_then_marker(
+        &on_leaf,
+        &["private.out", "secret.a.b"],
+        "public.out",
+        &mut marker,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(try_next_msg(&mut denied).is_none(), "private.out was exported");
-    assert!(try_next_msg(&mut secret).is_none(), "secret.a.b was exported");
+    assert!(
+        try_next_msg(&mut denied).is_none(),
+        "private.out was exported"
+    );
+    assert!(
+        try_next_msg(&mut secret).is_none(),
+        "secret.a.b was exported"
+    );
 }

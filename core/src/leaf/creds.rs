@@ -171,8 +171,12 @@ mod tests {
     fn parses_the_decorated_format_and_signs_the_nonce() {
         let kp = key();
         for nl in ["\n", "\r\n"] {
-            let c = UserCreds::parse(&creds_text("eyJhbGc.eyJzdWI.sig-_", &kp.seed().unwrap(), nl))
-                .unwrap();
+            let c = UserCreds::parse(&creds_text(
+                "eyJhbGc.eyJzdWI.sig-_",
+                &kp.seed().unwrap(),
+                nl,
+            ))
+            .unwrap();
             assert_eq!(c.jwt(), "eyJhbGc.eyJzdWI.sig-_");
             assert_eq!(c.public_key(), kp.public_key());
             let sig = c.sign("lHy8hfpP4PwXUj4").unwrap();

@@ -20,8 +20,8 @@ use crate::sublist::Interest;
 use crate::time::Instant;
 
 use super::{
-    close_reason_for_err, AcceptConfig, LinkPermissions, PeerInterest, InterestDelta, LeafStep, LeafTimer, LinkReady, PingConfig,
-    Role, SolicitConfig, CONNECT_INFO_TIMEOUT, FIRST_PING,
+    close_reason_for_err, AcceptConfig, InterestDelta, LeafStep, LeafTimer, LinkPermissions,
+    LinkReady, PeerInterest, PingConfig, Role, SolicitConfig, CONNECT_INFO_TIMEOUT, FIRST_PING,
 };
 
 /// Prefix of the per-account loop-detection subjects (`$LDS.<nuid>`).
@@ -577,11 +577,20 @@ impl LeafSession {
                     publish: rules(info.export.as_ref()),
                     subscribe: rules(info.import.as_ref()),
                 });
-                LinkPermissions::solicit(hub.as_ref(), &cfg.deny_pub, &cfg.deny_exports, !cfg.is_hub)
+                LinkPermissions::solicit(
+                    hub.as_ref(),
+                    &cfg.deny_pub,
+                    &cfg.deny_exports,
+                    !cfg.is_hub,
+                )
             }
             Role::Accept => {
                 let c = self.peer.connect.as_ref()?;
-                let user = self.peer.identity.as_ref().and_then(|i| i.permissions.as_deref());
+                let user = self
+                    .peer
+                    .identity
+                    .as_ref()
+                    .and_then(|i| i.permissions.as_deref());
                 LinkPermissions::accept(user, &c.deny_pub, c.is_hub)
             }
         }

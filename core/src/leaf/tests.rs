@@ -187,7 +187,8 @@ fn ready_describes_the_link_on_both_sides() {
 #[test]
 fn credentials_sign_the_hub_nonce_and_replace_user_and_password() {
     let kp = nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::User, [3u8; 32]).unwrap();
-    let creds = UserCreds::new("eyJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.x", &kp.seed().unwrap()).unwrap();
+    let creds =
+        UserCreds::new("eyJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.x", &kp.seed().unwrap()).unwrap();
     let mut info = hub_info();
     info.nonce = Some("lHy8hfpP4PwXUj4".into());
     let mut cfg = leaf_cfg();
@@ -1359,7 +1360,12 @@ fn restricted_pair(leaf: SolicitConfig, hub_interest: Vec<crate::sublist::Intere
 fn hub_announces_only_what_the_leaf_user_may_publish() {
     let mut p = restricted_pair(
         leaf_cfg(),
-        vec![plain("up.a"), plain("nope.b"), queue("up.q", "g", 2), plain(">")],
+        vec![
+            plain("up.a"),
+            plain("nope.b"),
+            queue("up.q", "g", 2),
+            plain(">"),
+        ],
     );
     let hub = p.hub.sent_text();
     assert!(hub.contains("LS+ up.a\r\n") && hub.contains("LS+ up.q g 2\r\n"));
@@ -1460,7 +1466,9 @@ fn leaf_applies_the_hub_permissions_locally_without_violations() {
     );
     // The hub's interest in what we may not send: ignored, the link stays.
     let got = p.leaf.log.len();
-    p.leaf.inbuf.extend_from_slice(b"LS+ nope.x\r\nLS+ up.y\r\n");
+    p.leaf
+        .inbuf
+        .extend_from_slice(b"LS+ nope.x\r\nLS+ up.y\r\n");
     p.drive();
     assert!(p.leaf.session.is_open());
     assert_eq!(p.leaf.log[got..], [Rec::Added("up.y".into(), None)]);
@@ -1478,11 +1486,20 @@ fn deny_imports_and_exports_restrict_the_leaf_and_travel_as_deny_pub() {
     assert!(p.hub.session.is_open() && p.leaf.session.is_open());
     // Leaf: deny_imports is never announced (and the hub is told, as deny_pub).
     let leaf = p.leaf.sent_text();
-    assert!(!leaf.contains("LS+ private.in") && leaf.contains("LS+ public\r\n"), "{leaf}");
+    assert!(
+        !leaf.contains("LS+ private.in") && leaf.contains("LS+ public\r\n"),
+        "{leaf}"
+    );
     // Leaf: the hub's literal interest in a deny_exports subject is dropped, the
     // wildcard one is kept and its messages filtered.
-    assert!(!p.leaf.data().contains(&Rec::Added("private.out".into(), None)));
-    assert!(p.leaf.data().contains(&Rec::Added("private.*".into(), None)));
+    assert!(!p
+        .leaf
+        .data()
+        .contains(&Rec::Added("private.out".into(), None)));
+    assert!(p
+        .leaf
+        .data()
+        .contains(&Rec::Added("private.*".into(), None)));
     assert!(!p.leaf.session.may_send("private.out") && p.leaf.session.may_send("private.x"));
     // Hub: deny_pub filters what it sends and refuses the literal interest.
     assert!(!p.hub.session.may_send("private.in") && p.hub.session.may_send("public"));

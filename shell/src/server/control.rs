@@ -269,7 +269,9 @@ impl<T: Transport> LeafControl<T> {
                 Ok(c) => sc.creds = Some(Arc::new(c)),
                 Err(e) => {
                     let error = format!("credentials file {path:?}: {e}");
-                    let shown = parsed.as_ref().map_or_else(String::new, RemoteUrl::redacted);
+                    let shown = parsed
+                        .as_ref()
+                        .map_or_else(String::new, RemoteUrl::redacted);
                     tracing::error!("leafnode remote {shown}: {error}");
                     let input = RemoteInput::DialFailed { attempt, error };
                     self.remotes.handle_input(self.shared.now(), input);
