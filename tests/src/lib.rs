@@ -21,6 +21,7 @@
 pub mod bench;
 pub mod client;
 pub mod http;
+pub mod jwt;
 pub mod leafnode;
 pub mod process;
 pub mod python;

@@ -118,6 +118,10 @@ pub struct LeafUser {
     pub password: Option<String>,
     #[serde(default)]
     pub account: Option<String>,
+    /// A rejoin extension (nats-server 2.9.10 rejects the key here; it takes a leaf user's
+    /// permissions from the client users when `leafnodes` has no `authorization`).
+    #[serde(default)]
+    pub permissions: Option<super::auth::Permissions>,
 }
 
 /// A `tls { }` block (client port, leafnode listener or remote). `insecure` is deliberately

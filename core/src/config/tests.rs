@@ -565,6 +565,14 @@ fn leaf_authorization_rules() {
         invalid("leafnodes { authorization { users: [ { user: a }, { user: a } ] } }"),
         ConfigError::DuplicateLeafUser("a".into())
     );
+    // A rejoin extension: nats-server 2.9.10 refuses `permissions` here.
+    let c = valid(
+        "leafnodes { authorization { users: [ { user: a, password: p, permissions: { publish: \"up.>\", subscribe: { allow: \"down.>\", deny: [\"down.secret\"] } } } ] } }",
+    );
+    let users = &c.leafnodes.authorization.as_ref().unwrap().users;
+    let p = users[0].permissions.as_ref().unwrap();
+    assert_eq!(p.publish.as_ref().unwrap().allow, ["up.>"]);
+    assert_eq!(p.subscribe.as_ref().unwrap().deny, ["down.secret"]);
 }
 
 #[test]

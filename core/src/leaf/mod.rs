@@ -43,6 +43,8 @@
 //! - when `poll_timeout`'s deadline passes: `handle_timeout`, `take_outbox`, then check
 //!   `close_reason`.
 
+mod creds;
+mod perms;
 mod session;
 
 #[cfg(test)]
@@ -58,6 +60,8 @@ use crate::proto::Queues;
 use crate::sublist::InterestChange;
 use crate::time::Duration;
 
+pub use creds::{base64url, CredsError, UserCreds};
+pub use perms::{LinkPermissions, PeerInterest};
 pub use session::LeafSession;
 
 /// Which end of the link we are.
@@ -129,10 +133,16 @@ pub struct SolicitConfig {
     pub user: Option<String>,
     /// Password going with `user`.
     pub pass: Option<String>,
+    /// Remote `credentials`: the user JWT and the seed that signs the hub's nonce. Takes
+    /// precedence over `user`/`pass`, as in nats-server.
+    pub creds: Option<Arc<UserCreds>>,
     /// Remote `hub: true`: we declare ourselves the hub of this link.
     pub is_hub: bool,
-    /// Remote `deny_imports`, sent as CONNECT `deny_pub`.
+    /// Remote `deny_imports`, sent as CONNECT `deny_pub`; we also never announce interest
+    /// in these subjects.
     pub deny_pub: Vec<String>,
+    /// Remote `deny_exports`: messages on these subjects are never sent to the hub.
+    pub deny_exports: Vec<String>,
     /// The remote demands TLS (a `tls` block or a `tls://` URL) even if the hub's INFO does not.
     pub tls: bool,
     /// How long to wait for the hub's INFO.
@@ -153,8 +163,10 @@ impl SolicitConfig {
             version: COMPAT_VERSION.to_string(),
             user: None,
             pass: None,
+            creds: None,
             is_hub: false,
             deny_pub: Vec::new(),
+            deny_exports: Vec::new(),
             tls: false,
             first_info_timeout: DEFAULT_FIRST_INFO_TIMEOUT,
             ping: PingConfig::default(),
@@ -226,6 +238,10 @@ pub struct LinkReady {
     pub permissions: Option<Arc<Permissions>>,
     /// Accept: subjects the leaf refuses to receive (CONNECT `deny_pub`, its `deny_imports`).
     pub deny_pub: Vec<String>,
+    /// What the link may carry, all of the above combined (see [`LinkPermissions`]); `None`
+    /// when unrestricted. The data plane filters the messages it sends with
+    /// [`LinkPermissions::may_send`]; interest goes through the session, which filters it.
+    pub link_permissions: Option<Arc<LinkPermissions>>,
 }
 
 /// What the data plane must do after an operation.

@@ -20,8 +20,8 @@ use crate::sublist::Interest;
 use crate::time::Instant;
 
 use super::{
-    close_reason_for_err, AcceptConfig, InterestDelta, LeafStep, LeafTimer, LinkReady, PingConfig,
-    Role, SolicitConfig, CONNECT_INFO_TIMEOUT, FIRST_PING,
+    close_reason_for_err, AcceptConfig, InterestDelta, LeafStep, LeafTimer, LinkPermissions,
+    LinkReady, PeerInterest, PingConfig, Role, SolicitConfig, CONNECT_INFO_TIMEOUT, FIRST_PING,
 };
 
 /// Prefix of the per-account loop-detection subjects (`$LDS.<nuid>`).
@@ -74,6 +74,8 @@ pub struct LeafSession {
     lds: Option<String>,
     /// `$LDS.` subjects the peer announced: never to be sent back to it.
     peer_lds: BTreeSet<String>,
+    /// What the link may carry, known from the handshake on.
+    perms: Option<Arc<LinkPermissions>>,
     /// TLS was negotiated (Solicit), for CONNECT `tls_required`.
     tls: bool,
     next_ping: Option<Instant>,
@@ -130,6 +132,7 @@ impl LeafSession {
             account,
             lds: None,
             peer_lds: BTreeSet::new(),
+            perms: None,
             tls: false,
             next_ping: None,
             pings_out: 0,
@@ -269,6 +272,9 @@ impl LeafSession {
             {
                 continue;
             }
+            if !self.may_announce(&i.subject) {
+                continue;
+            }
             encode::ls_plus(
                 &mut self.outbox,
                 &i.subject,
@@ -350,6 +356,9 @@ impl LeafSession {
         if !self.is_open() {
             return;
         }
+        if !self.may_announce(change.subject()) {
+            return;
+        }
         match *change {
             InterestDelta::Add { subject, queue } => {
                 if queue.is_none() && self.peer_lds.contains(subject) {
@@ -376,7 +385,7 @@ impl LeafSession {
         headers: Option<&[u8]>,
         payload: &[u8],
     ) {
-        if !self.is_open() {
+        if !self.is_open() || !self.may_send(subject) {
             return;
         }
         let headers = headers.filter(|_| self.peer.headers);
@@ -429,10 +438,26 @@ impl LeafSession {
         let Some(cfg) = self.solicit.as_ref() else {
             return LeafStep::Nothing;
         };
+        // Credentials first, then user/password: nats-server's precedence.
+        let (jwt, sig, user, pass) = match cfg.creds.as_deref() {
+            Some(creds) => {
+                let nonce = self.peer.info.nonce.as_deref().unwrap_or_default();
+                match creds.sign(nonce) {
+                    Ok(sig) => (Some(creds.jwt().to_string()), Some(sig), None, None),
+                    Err(e) => {
+                        let reason = CloseReason::Other(e.to_string());
+                        return self.close_silently(reason);
+                    }
+                }
+            }
+            None => (None, None, cfg.user.clone(), cfg.pass.clone()),
+        };
         let connect = LeafConnect {
             version: Some(cfg.version.clone()),
-            user: cfg.user.clone(),
-            pass: cfg.pass.clone(),
+            jwt,
+            sig,
+            user,
+            pass,
             tls_required: self.tls,
             server_id: Some(cfg.server_id.clone()),
             name: Some(cfg.server_name.clone()),
@@ -536,7 +561,50 @@ impl LeafSession {
 
     fn ready<'a>(&mut self) -> LeafStep<'a> {
         self.state = State::AwaitRegistration;
-        LeafStep::Ready(Box::new(self.link_ready()))
+        let ready = self.link_ready();
+        self.perms = ready.link_permissions.clone();
+        LeafStep::Ready(Box::new(ready))
+    }
+
+    /// What the link may carry: the hub's (or the leaf user's) permissions, merged with the
+    /// remote's `deny_imports`/`deny_exports` or the leaf's CONNECT `deny_pub`.
+    fn link_permissions(&self) -> Option<Arc<LinkPermissions>> {
+        match self.role {
+            Role::Solicit => {
+                let info = &self.peer.info;
+                let cfg = self.solicit.as_ref()?;
+                let hub = (info.import.is_some() || info.export.is_some()).then(|| Permissions {
+                    publish: rules(info.export.as_ref()),
+                    subscribe: rules(info.import.as_ref()),
+                });
+                LinkPermissions::solicit(
+                    hub.as_ref(),
+                    &cfg.deny_pub,
+                    &cfg.deny_exports,
+                    !cfg.is_hub,
+                )
+            }
+            Role::Accept => {
+                let c = self.peer.connect.as_ref()?;
+                let user = self
+                    .peer
+                    .identity
+                    .as_ref()
+                    .and_then(|i| i.permissions.as_deref());
+                LinkPermissions::accept(user, &c.deny_pub, c.is_hub)
+            }
+        }
+        .map(Arc::new)
+    }
+
+    /// Whether we may announce interest in `subject` on this link.
+    fn may_announce(&self, subject: &str) -> bool {
+        self.perms.as_ref().is_none_or(|p| p.may_announce(subject))
+    }
+
+    /// Whether we may send this link's peer a message on `subject`.
+    pub fn may_send(&self, subject: &str) -> bool {
+        self.perms.as_ref().is_none_or(|p| p.may_send(subject))
     }
 
     fn link_ready(&self) -> LinkReady {
@@ -564,6 +632,7 @@ impl LeafSession {
                     user: None,
                     permissions,
                     deny_pub: Vec::new(),
+                    link_permissions: self.link_permissions(),
                 }
             }
             Role::Accept => {
@@ -583,6 +652,7 @@ impl LeafSession {
                     user: identity.and_then(|i| i.user.clone()),
                     permissions: identity.and_then(|i| i.permissions.clone()),
                     deny_pub: c.deny_pub,
+                    link_permissions: self.link_permissions(),
                 }
             }
         }
@@ -629,6 +699,14 @@ impl LeafSession {
                     encode::err(&mut self.outbox, texts::INVALID_SUBSCRIPTION);
                     return LeafStep::Nothing;
                 }
+                match self.perms.as_ref().map(|p| p.peer_interest(subject)) {
+                    Some(PeerInterest::Violation) => {
+                        let text = texts::subscribe_violation(subject);
+                        return self.fail(&text, CloseReason::PermissionsViolation);
+                    }
+                    Some(PeerInterest::Ignored) => return LeafStep::Nothing,
+                    Some(PeerInterest::Allowed) | None => {}
+                }
                 if queue.is_none() && subject.starts_with(LDS_PREFIX) {
                     self.peer_lds.insert(subject.to_string());
                 }
@@ -661,7 +739,13 @@ impl LeafSession {
                     return self.close_silently(CloseReason::ProtocolViolation);
                 };
                 let urls = info.leafnode_urls.clone().filter(|u| !u.is_empty());
+                let new_perms = info.import.is_some() || info.export.is_some();
                 self.merge_hub_info(info);
+                if new_perms {
+                    // Interest and messages from now on follow the new permissions; what
+                    // was announced before stays (nats-server does not resend either).
+                    self.perms = self.link_permissions();
+                }
                 urls.map_or(LeafStep::Nothing, LeafStep::LeafUrls)
             }
             // A second CONNECT, or one sent to the soliciting side.

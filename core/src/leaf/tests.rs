@@ -185,6 +185,51 @@ fn ready_describes_the_link_on_both_sides() {
 }
 
 #[test]
+fn credentials_sign_the_hub_nonce_and_replace_user_and_password() {
+    let kp = nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::User, [3u8; 32]).unwrap();
+    let creds =
+        UserCreds::new("eyJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.x", &kp.seed().unwrap()).unwrap();
+    let mut info = hub_info();
+    info.nonce = Some("lHy8hfpP4PwXUj4".into());
+    let mut cfg = leaf_cfg();
+    cfg.user = Some("lu".into());
+    cfg.pass = Some("lp".into());
+    cfg.creds = Some(Arc::new(creds));
+    let mut p = Pair::new(hub_cfg(AuthSpec::default()), info, cfg);
+    p.drive();
+    let connect = json_of_first_line(&p.leaf.sent_text(), "CONNECT");
+    assert_eq!(connect["jwt"], "eyJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.x");
+    assert!(connect.get("user").is_none() && connect.get("pass").is_none());
+    let sig = connect["sig"].as_str().unwrap();
+    let raw = decode_base64url(sig);
+    kp.verify(b"lHy8hfpP4PwXUj4", &raw).unwrap();
+    assert!(kp.verify(b"another nonce", &raw).is_err());
+}
+
+fn decode_base64url(s: &str) -> Vec<u8> {
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => panic!("not base64url: {s}"),
+        };
+        bits = (bits << 6) | u32::from(v);
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    out
+}
+
+#[test]
 fn hub_true_reverses_the_roles() {
     let mut cfg = leaf_cfg();
     cfg.is_hub = true;
@@ -1282,4 +1327,186 @@ proptest! {
         prop_assert_eq!(&p.hub.data()[base_hub..], &to_hub[..]);
         prop_assert_eq!(&p.leaf.data()[base_leaf..], &to_leaf[..]);
     }
+}
+
+// ---------------------------------------------------------------- permissions
+
+/// The leaf user of the nats-server 2.9.10 experiment in [`super::perms`]: publish `up.>`,
+/// subscribe `down.>` minus `down.secret`.
+fn restricted_pair(leaf: SolicitConfig, hub_interest: Vec<crate::sublist::Interest>) -> Pair {
+    let perms = Permissions {
+        publish: Rules {
+            allow: vec!["up.>".into()],
+            deny: vec![],
+        },
+        subscribe: Rules {
+            allow: vec!["down.>".into()],
+            deny: vec!["down.secret".into()],
+        },
+    };
+    let mut auth = users();
+    auth.users[0].permissions = Some(Arc::new(perms));
+    let mut cfg = leaf;
+    cfg.user = Some("lu".into());
+    cfg.pass = Some("lp".into());
+    let mut p = Pair::new(hub_cfg(auth), hub_info(), cfg);
+    p.hub.interest = hub_interest;
+    p.drive();
+    assert!(p.hub.session.is_open() && p.leaf.session.is_open());
+    p
+}
+
+#[test]
+fn hub_announces_only_what_the_leaf_user_may_publish() {
+    let mut p = restricted_pair(
+        leaf_cfg(),
+        vec![
+            plain("up.a"),
+            plain("nope.b"),
+            queue("up.q", "g", 2),
+            plain(">"),
+        ],
+    );
+    let hub = p.hub.sent_text();
+    assert!(hub.contains("LS+ up.a\r\n") && hub.contains("LS+ up.q g 2\r\n"));
+    assert!(!hub.contains("nope.b") && !hub.contains("LS+ >"), "{hub}");
+    assert!(hub.contains(&format!("LS+ {HUB_LDS}\r\n")));
+    let sent = p.hub.sent.len();
+    for subject in ["nope.c", "up.c"] {
+        p.hub.session.send_interest(&InterestDelta::Add {
+            subject,
+            queue: None,
+        });
+    }
+    p.hub.session.send_interest(&InterestDelta::Remove {
+        subject: "nope.c",
+        queue: None,
+    });
+    p.drive();
+    assert_eq!(&p.hub.sent[sent..], b"LS+ up.c\r\n");
+}
+
+#[test]
+fn hub_refuses_literal_interest_outside_the_leaf_users_subscribe_rules() {
+    for bad in [
+        "LS+ other.x\r\n",
+        "LS+ down.secret\r\n",
+        "LS+ other.q g 1\r\n",
+        "LS+ $foo.bar\r\n",
+    ] {
+        let mut p = restricted_pair(leaf_cfg(), vec![]);
+        let subject = bad.split(' ').nth(1).unwrap().trim();
+        p.hub.inbuf.extend_from_slice(bad.as_bytes());
+        p.drive();
+        assert!(
+            p.hub.sent_text().ends_with(&format!(
+                "-ERR 'Permissions Violation for Subscription to \"{subject}\"'\r\n"
+            )),
+            "{bad}: {}",
+            p.hub.sent_text()
+        );
+        assert_eq!(
+            p.hub.session.close_reason(),
+            Some(&CloseReason::PermissionsViolation)
+        );
+        // The leaf reads it as a permissions violation (and waits 30 s to reconnect).
+        assert_eq!(
+            p.leaf.session.close_reason(),
+            Some(&CloseReason::PermissionsViolation)
+        );
+    }
+}
+
+#[test]
+fn hub_accepts_wildcards_and_filters_each_message() {
+    let mut p = restricted_pair(leaf_cfg(), vec![]);
+    let got = p.hub.log.len();
+    p.hub
+        .inbuf
+        .extend_from_slice(b"LS+ down.*\r\nLS+ >\r\nLS+ down.y\r\nLS+ $LDS.other\r\n");
+    p.drive();
+    assert!(p.hub.session.is_open());
+    assert_eq!(p.hub.log.len() - got, 4);
+    let sent = p.hub.sent.len();
+    for subject in ["down.a", "down.secret", "other.a"] {
+        assert_eq!(p.hub.session.may_send(subject), subject == "down.a");
+        p.hub.session.send_msg(subject, None, &[], None, b"x");
+    }
+    p.drive();
+    assert_eq!(&p.hub.sent[sent..], b"LMSG down.a 1\r\nx\r\n");
+    // What the leaf sends is not checked by the hub (nats-server 2.9.10 delivers it).
+    let got = p.hub.log.len();
+    p.hub.inbuf.extend_from_slice(b"LMSG nope.x 2\r\nhi\r\n");
+    p.drive();
+    assert_eq!(p.hub.log.len() - got, 1);
+}
+
+#[test]
+fn leaf_applies_the_hub_permissions_locally_without_violations() {
+    let mut p = restricted_pair(leaf_cfg(), vec![]);
+    let Some(Rec::Ready(ready)) = p.leaf.log.first().cloned() else {
+        panic!("{:?}", p.leaf.log)
+    };
+    let perms = ready.link_permissions.expect("restricted link");
+    assert!(perms.may_announce("down.a") && !perms.may_announce("other"));
+    assert!(perms.may_send("up.a") && !perms.may_send("nope"));
+    let sent = p.leaf.sent.len();
+    for subject in ["other.x", "down.x", "down.secret"] {
+        p.leaf.session.send_interest(&InterestDelta::Add {
+            subject,
+            queue: None,
+        });
+    }
+    p.leaf.session.send_msg("nope.x", None, &[], None, b"x");
+    p.leaf.session.send_msg("up.x", None, &[], None, b"y");
+    p.drive();
+    assert_eq!(
+        &p.leaf.sent[sent..],
+        b"LS+ down.x\r\nLMSG up.x 1\r\ny\r\n".as_slice()
+    );
+    // The hub's interest in what we may not send: ignored, the link stays.
+    let got = p.leaf.log.len();
+    p.leaf
+        .inbuf
+        .extend_from_slice(b"LS+ nope.x\r\nLS+ up.y\r\n");
+    p.drive();
+    assert!(p.leaf.session.is_open());
+    assert_eq!(p.leaf.log[got..], [Rec::Added("up.y".into(), None)]);
+}
+
+#[test]
+fn deny_imports_and_exports_restrict_the_leaf_and_travel_as_deny_pub() {
+    let mut cfg = leaf_cfg();
+    cfg.deny_pub = vec!["private.in".into()];
+    cfg.deny_exports = vec!["private.out".into()];
+    let mut p = Pair::new(hub_cfg(AuthSpec::default()), hub_info(), cfg);
+    p.leaf.interest = vec![plain("private.in"), plain("public")];
+    p.hub.interest = vec![plain("private.out"), plain("private.*")];
+    p.drive();
+    assert!(p.hub.session.is_open() && p.leaf.session.is_open());
+    // Leaf: deny_imports is never announced (and the hub is told, as deny_pub).
+    let leaf = p.leaf.sent_text();
+    assert!(
+        !leaf.contains("LS+ private.in") && leaf.contains("LS+ public\r\n"),
+        "{leaf}"
+    );
+    // Leaf: the hub's literal interest in a deny_exports subject is dropped, the
+    // wildcard one is kept and its messages filtered.
+    assert!(!p
+        .leaf
+        .data()
+        .contains(&Rec::Added("private.out".into(), None)));
+    assert!(p
+        .leaf
+        .data()
+        .contains(&Rec::Added("private.*".into(), None)));
+    assert!(!p.leaf.session.may_send("private.out") && p.leaf.session.may_send("private.x"));
+    // Hub: deny_pub filters what it sends and refuses the literal interest.
+    assert!(!p.hub.session.may_send("private.in") && p.hub.session.may_send("public"));
+    p.hub.inbuf.extend_from_slice(b"LS+ private.in\r\n");
+    p.drive();
+    assert!(p
+        .hub
+        .sent_text()
+        .ends_with("-ERR 'Permissions Violation for Subscription to \"private.in\"'\r\n"));
 }

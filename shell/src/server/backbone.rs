@@ -307,6 +307,7 @@ impl BackboneControl {
             outbound: Outbound::new(0),
             headers: Default::default(),
             info: Mutex::new(ConnInfo::default()),
+            leaf_perms: Default::default(),
         });
         let account = shared.account(rejoin_core::auth::GLOBAL_ACCOUNT);
         let seed = shared.derive_seed(0xbacb_0e00);

@@ -62,6 +62,7 @@ pub async fn run<S: Stream>(
             start: opening.accepted,
             ..Default::default()
         }),
+        leaf_perms: Default::default(),
     });
     let (reader, writer) = tokio::io::split(stream);
     let writer_task = tokio::spawn(write_loop(shared.clone(), conn.clone(), writer));

@@ -14,7 +14,7 @@ use rejoin_core::auth::{AuthSpec, Authenticator, User};
 use rejoin_core::config::{Config, RemoteConfig, RemoteUrl};
 use rejoin_core::control::{Input, LeafKey, Output};
 use rejoin_core::event::Cid;
-use rejoin_core::leaf::{AcceptConfig, LeafSession, PingConfig, SolicitConfig};
+use rejoin_core::leaf::{AcceptConfig, LeafSession, PingConfig, SolicitConfig, UserCreds};
 use rejoin_core::proto::info::ServerInfo;
 use rejoin_core::remote::{ReloadSummary, RemoteInput};
 use tokio::sync::mpsc;
@@ -75,7 +75,12 @@ impl<T: Transport> LeafControl<T> {
 
     fn configure(&mut self, cfg: &Config, leaf_port: Option<u16>) {
         let leaf = &cfg.leafnodes;
-        let mut spec = AuthSpec::default();
+        // Without a leafnodes authorization block a leaf authenticates like a client, and
+        // gets that user's account and permissions (nats-server's isLeafNodeAuthorized).
+        let mut spec = match &leaf.authorization {
+            None => super::settings::auth_spec(cfg),
+            Some(_) => AuthSpec::default(),
+        };
         if let Some(a) = &leaf.authorization {
             let acct = |a: &Option<String>| -> Arc<str> {
                 Arc::from(a.as_deref().unwrap_or(rejoin_core::auth::GLOBAL_ACCOUNT))
@@ -93,7 +98,7 @@ impl<T: Transport> LeafControl<T> {
                     user: u.user.clone(),
                     password: u.password.clone().unwrap_or_default(),
                     account: acct(&u.account),
-                    permissions: None,
+                    permissions: u.permissions.as_ref().map(super::settings::permissions),
                 });
             }
             self.leaf_auth_timeout = a.timeout;
@@ -290,8 +295,26 @@ impl<T: Transport> LeafControl<T> {
         sc.account = Arc::from(config.local_account());
         sc.user = parsed.as_ref().and_then(|u| u.user.clone());
         sc.pass = parsed.as_ref().and_then(|u| u.password.clone());
+        if let Some(path) = config.credentials.as_deref() {
+            // Read for every attempt, as nats-server does: a fixed file heals on the next try.
+            let creds = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| UserCreds::parse(&text).map_err(|e| e.to_string()));
+            match creds {
+                Ok(c) => sc.creds = Some(Arc::new(c)),
+                Err(e) => {
+                    let error = format!("credentials file {path:?}: {e}");
+                    let shown = parsed
+                        .as_ref()
+                        .map_or_else(String::new, RemoteUrl::redacted);
+                    tracing::error!("leafnode remote {shown}: {error}");
+                    return Some(Input::Remote(RemoteInput::DialFailed { attempt, error }));
+                }
+            }
+        }
         sc.is_hub = config.hub;
         sc.deny_pub = config.deny_imports.clone();
+        sc.deny_exports = config.deny_exports.clone();
         sc.tls = config.tls.is_some() || parsed.as_ref().is_some_and(|u| u.scheme == "tls");
         sc.first_info_timeout = first_info_timeout;
         sc.ping = PingConfig {

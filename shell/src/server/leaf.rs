@@ -336,6 +336,7 @@ async fn run<S: Stream>(
             start: shared.now(),
             ..Default::default()
         }),
+        leaf_perms: Default::default(),
     });
     let (reader, writer) = tokio::io::split(stream);
     let writer_task = tokio::spawn(write_loop(shared.clone(), conn.clone(), writer));
@@ -605,6 +606,10 @@ impl Link {
             i.name = Some(ready.remote_name.clone());
             i.user = ready.user.clone();
         }
+        if let Some(p) = &ready.link_permissions {
+            // Before the link is added: from then on other connections send to it.
+            let _ = self.conn.leaf_perms.set(p.clone());
+        }
         let solicited = matches!(self.conn.kind, ConnKind::Leaf { solicited: true });
         if solicited {
             self.backbone = self.shared.backbones.tap_for_link(self.conn.cid);
@@ -673,6 +678,12 @@ impl Link {
             self.router.reply(&bytes);
         }
         while let Some(ev) = self.session.poll_event() {
+            if let Event::LeafError { cid, text } = &ev {
+                // The peer's reason for refusing us (auth, permissions, loops): operators
+                // need it at the default log level, as nats-server prints it.
+                let addr = self.conn.info.lock().expect("info lock").addr.clone();
+                tracing::error!("leafnode {addr} cid:{cid} - Leafnode Error {text}");
+            }
             self.shared.emit(ev);
         }
     }

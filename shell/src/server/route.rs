@@ -139,7 +139,9 @@ impl Router {
                 continue;
             }
             if matches!(sub.conn.kind, ConnKind::Leaf { .. }) {
-                self.leaf_target(&sub.conn);
+                if sub.conn.may_send(subject) {
+                    self.leaf_target(&sub.conn);
+                }
             } else {
                 self.deliver(sub, subject, reply, headers, payload);
             }
@@ -172,7 +174,10 @@ impl Router {
             }
             for i in 0..n {
                 let sub = &members[(start + i) % n];
-                if matches!(sub.conn.kind, ConnKind::Leaf { .. }) && self.eligible(sub, src.echo) {
+                if matches!(sub.conn.kind, ConnKind::Leaf { .. })
+                    && self.eligible(sub, src.echo)
+                    && sub.conn.may_send(subject)
+                {
                     let idx = self.leaf_target(&sub.conn);
                     self.leaf_targets[idx].1.push(group.name.clone());
                     break;
@@ -413,7 +418,9 @@ impl Router {
                 continue;
             }
             if matches!(sub.conn.kind, ConnKind::Leaf { .. }) {
-                self.leaf_target(&sub.conn);
+                if sub.conn.may_send(subject) {
+                    self.leaf_target(&sub.conn);
+                }
             } else {
                 any |= self.deliver(sub, subject, reply, headers, payload);
             }
@@ -422,7 +429,7 @@ impl Router {
             let members: Vec<&Arc<Subscription>> = group
                 .members
                 .iter()
-                .filter(|s| keep(s) && self.eligible(s, echo))
+                .filter(|s| keep(s) && self.eligible(s, echo) && s.conn.may_send(subject))
                 .collect();
             if let Some(sub) = members.iter().find(|s| s.conn.kind == ConnKind::Client) {
                 any |= self.deliver(sub, subject, reply, headers, payload);

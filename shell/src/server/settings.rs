@@ -114,18 +114,21 @@ fn user(u: &rejoin_core::config::User, account: &Arc<str>) -> User {
         user: u.user.clone(),
         password: u.password.clone().unwrap_or_default(),
         account: account.clone(),
-        permissions: u.permissions.as_ref().map(|p| {
-            Arc::new(Permissions {
-                publish: rules(p.publish.as_ref()),
-                subscribe: rules(p.subscribe.as_ref()),
-            })
-        }),
+        permissions: u.permissions.as_ref().map(permissions),
     }
+}
+
+/// A `permissions { publish, subscribe }` block as the authenticator needs it.
+pub fn permissions(p: &rejoin_core::config::Permissions) -> Arc<Permissions> {
+    Arc::new(Permissions {
+        publish: rules(p.publish.as_ref()),
+        subscribe: rules(p.subscribe.as_ref()),
+    })
 }
 
 /// Collect every way a client can authenticate: the `authorization` block (global
 /// account) and each account's users.
-fn auth_spec(cfg: &Config) -> AuthSpec {
+pub fn auth_spec(cfg: &Config) -> AuthSpec {
     let global: Arc<str> = Arc::from(GLOBAL_ACCOUNT);
     let mut spec = AuthSpec {
         no_auth_user: cfg.no_auth_user.clone(),

@@ -82,6 +82,17 @@ pub struct ConnShared {
     pub headers: AtomicBool,
     /// Descriptive fields for `/connz`.
     pub info: Mutex<ConnInfo>,
+    /// A leafnode link's permissions, set once when it registers; unset means unrestricted.
+    /// Senders check it before writing a message or an interest change into `outbound`.
+    pub leaf_perms: std::sync::OnceLock<Arc<rejoin_core::leaf::LinkPermissions>>,
+}
+
+impl ConnShared {
+    /// Whether a message on `subject` may be written to this connection (always, for a
+    /// client: its subscribe permissions were checked when it subscribed).
+    pub fn may_send(&self, subject: &str) -> bool {
+        self.leaf_perms.get().is_none_or(|p| p.may_send(subject))
+    }
 }
 
 /// Descriptive fields of a connection, for monitoring.
@@ -146,6 +157,16 @@ impl AccountLinks {
             let Some(conn) = self.conns.get(&id) else {
                 continue;
             };
+            let subject = match &a {
+                Announce::Add { subject, .. } | Announce::Remove { subject, .. } => subject,
+            };
+            if conn
+                .leaf_perms
+                .get()
+                .is_some_and(|p| !p.may_announce(subject))
+            {
+                continue;
+            }
             let mut frame = Vec::with_capacity(64);
             match &a {
                 Announce::Add { subject, queue } => encode::ls_plus(
