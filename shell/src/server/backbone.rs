@@ -14,7 +14,10 @@
 //! - **The control task** ([`super::control`], through [`BackboneControl`]): feeds link
 //!   registration, first PONG and failures, runs the timers, and performs the outputs:
 //!   flushes into the new link with the replay headers, the resync announcement, lame-duck
-//!   closes, health, and give-up.
+//!   closes, health, and give-up. A flush batch is written by a task of its own (gate
+//!   [`FLUSH_GATE`]), whose result comes back to the control task as a
+//!   [`LinkReport::BackboneFlushed`]: the control task never waits on a link, and messages
+//!   published while a batch is out are buffered behind it.
 //!
 //! The machine sits behind one mutex per remote. Only the control task drains its outputs;
 //! the other two only feed inputs that it drains right after (the link's loss is always
@@ -36,8 +39,9 @@ use rejoin_core::proto::{encode, headers};
 use rejoin_core::remote::{AttemptId, LinkState, RemoteIndex, RemoteInput, RemoteStatus};
 use rejoin_core::sublist::{MatchResult, Sublist};
 use rejoin_core::time::Instant;
+use tokio::sync::mpsc;
 
-use super::leaf::LinkHandle;
+use super::leaf::{LinkHandle, LinkReport};
 use super::outbound::{Outbound, Push};
 use super::route::Router;
 use super::state::{ConnInfo, ConnKind, ConnShared, Shared, Subscription};
@@ -477,36 +481,72 @@ impl BackboneControl {
         }
     }
 
-    /// Perform every pending output. `links` are the solicited links by attempt generation.
-    pub fn drain(&mut self, links: &BTreeMap<u64, LinkHandle>) {
+    /// Perform every pending output. `links` are the solicited links by attempt generation;
+    /// `reports` takes the results of flush batches back to the control loop.
+    pub fn drain(
+        &mut self,
+        links: &BTreeMap<u64, LinkHandle>,
+        reports: &mpsc::UnboundedSender<LinkReport>,
+    ) {
         let taps: Vec<Arc<Tap>> = self.taps.values().cloned().collect();
         for tap in taps {
-            // Performing a flush feeds its result back, which may queue more outputs.
-            for _ in 0..100_000 {
-                let out = {
-                    let mut m = tap.machine();
-                    let out: Vec<BackboneOutput> = std::iter::from_fn(|| m.poll_output()).collect();
-                    tap.sync(&m);
-                    out
-                };
-                if out.is_empty() {
-                    break;
-                }
-                for o in out {
-                    self.perform(&tap, o, links);
-                }
+            let out = {
+                let mut m = tap.machine();
+                let out: Vec<BackboneOutput> = std::iter::from_fn(|| m.poll_output()).collect();
+                tap.sync(&m);
+                out
+            };
+            for o in out {
+                self.perform(&tap, o, links, reports);
             }
         }
     }
 
-    fn perform(&mut self, tap: &Arc<Tap>, out: BackboneOutput, links: &BTreeMap<u64, LinkHandle>) {
+    /// A flush batch's result (from [`LinkReport::BackboneFlushed`]): the caller drains
+    /// right after, as the machine may want the next batch or announce.
+    pub fn flushed(&mut self, done: FlushDone) {
+        let FlushDone {
+            tap,
+            sent,
+            rest,
+            failed,
+        } = done;
+        tap.input(
+            self.shared.now(),
+            BackboneInput::Flushed { sent, rest, failed },
+        );
+    }
+
+    fn perform(
+        &mut self,
+        tap: &Arc<Tap>,
+        out: BackboneOutput,
+        links: &BTreeMap<u64, LinkHandle>,
+        reports: &mpsc::UnboundedSender<LinkReport>,
+    ) {
         match out {
             BackboneOutput::Flush(batch) => {
-                let (sent, rest, failed) = self.flush(tap, batch);
-                tap.input(
-                    self.shared.now(),
-                    BackboneInput::Flushed { sent, rest, failed },
-                );
+                // The batch is bound to the link registered now: if that link dies before
+                // the batch is written, the writes fail and the batch goes back to the
+                // buffer, never into a later link out of order.
+                let cid = tap.link_cid.load(Ordering::Acquire);
+                let conn = (cid != 0)
+                    .then(|| {
+                        self.shared
+                            .leafs
+                            .lock()
+                            .expect("leafs lock")
+                            .get(&cid)
+                            .cloned()
+                    })
+                    .flatten();
+                tokio::spawn(flush(
+                    self.shared.clone(),
+                    tap.clone(),
+                    conn,
+                    batch,
+                    reports.clone(),
+                ));
             }
             BackboneOutput::CloseLink { link } => {
                 if let Some(h) = links.get(&link) {
@@ -542,100 +582,8 @@ impl BackboneControl {
         }
     }
 
-    /// Write a batch into the registered link, in order, with the replay headers. Stops
-    /// (the rest is retried) while the link's outbound buffer is half full, so a large
-    /// flush never turns the link into a slow consumer.
-    fn flush(&self, tap: &Tap, batch: Vec<Buffered>) -> (u64, Vec<Buffered>, bool) {
-        let cid = tap.link_cid.load(Ordering::Acquire);
-        let conn = (cid != 0)
-            .then(|| {
-                self.shared
-                    .leafs
-                    .lock()
-                    .expect("leafs lock")
-                    .get(&cid)
-                    .cloned()
-            })
-            .flatten();
-        let Some(conn) = conn else {
-            return (0, batch, true);
-        };
-        let settings = self.shared.settings();
-        let limit = settings.max_pending / 2;
-        let server = self.shared.server_name();
-        let link_headers = conn.headers.load(Ordering::Relaxed);
-        let mut sent = 0u64;
-        let mut rest = batch.into_iter();
-        let mut failed = false;
-        let mut frame = Vec::new();
-        let mut stopped = None;
-        for e in rest.by_ref() {
-            frame.clear();
-            let stamped = link_headers
-                .then(|| self.stamp(&server, &e))
-                .flatten()
-                .or_else(|| e.msg.headers.clone().filter(|_| link_headers));
-            let queues: Vec<&str> = e.msg.queues.iter().map(String::as_str).collect();
-            LeafSession::encode_msg(
-                &mut frame,
-                &e.msg.subject,
-                e.msg.reply.as_deref(),
-                &queues,
-                stamped.as_deref(),
-                &e.msg.payload,
-            );
-            if sent > 0 && conn.outbound.pending() + frame.len() > limit {
-                stopped = Some(e);
-                break;
-            }
-            match conn
-                .outbound
-                .push(frame.len(), |out| out.extend_from_slice(&frame))
-            {
-                Push::Queued => {
-                    sent += 1;
-                    conn.outbound.out_msgs.fetch_add(1, Ordering::Relaxed);
-                    conn.outbound
-                        .out_bytes
-                        .fetch_add(e.size(), Ordering::Relaxed);
-                }
-                Push::Closed | Push::BecameSlow => {
-                    failed = true;
-                    stopped = Some(e);
-                    break;
-                }
-            }
-        }
-        conn.outbound.wake_writer();
-        let rest: Vec<Buffered> = stopped.into_iter().chain(rest).collect();
-        (sent, rest, failed)
-    }
-
-    /// The message's header block with the replay headers set (F4), or `None` if the
-    /// original block cannot be edited (then it is relayed as it was).
-    fn stamp(&self, server: &str, e: &Buffered) -> Option<Vec<u8>> {
-        let original = e.msg.headers.as_deref().unwrap_or(&[]);
-        let mut with_gap = Vec::with_capacity(original.len() + 96);
-        headers::write_with_header(
-            &mut with_gap,
-            original,
-            GAP_HEADER,
-            &format!("{server} {}", e.gap),
-        )
-        .ok()?;
-        let mut out = Vec::with_capacity(with_gap.len() + 48);
-        headers::write_with_header(
-            &mut out,
-            &with_gap,
-            PUBLISHED_HEADER,
-            &self.wall(e.published),
-        )
-        .ok()?;
-        Some(out)
-    }
-
     fn wall(&self, t: Instant) -> String {
-        crate::monitor::rfc3339(self.shared.start_wall + t.since_start())
+        wall(&self.shared, t)
     }
 
     fn announce(&mut self, tap: &Tap, notice: &ResyncNotice) {
@@ -699,4 +647,140 @@ impl BackboneControl {
             }
         });
     }
+}
+
+/// Where a flush batch waits after it was taken from the buffer and before it is written
+/// to the link. Messages published meanwhile are buffered behind it; the simulator holds
+/// this gate to open the window of incident 4's F5 (a requeue into a buffer that filled
+/// up during the flush).
+pub const FLUSH_GATE: &str = "backbone.before_flush";
+
+/// What became of one flush batch, for [`BackboneControl::flushed`].
+pub struct FlushDone {
+    tap: Arc<Tap>,
+    sent: u64,
+    rest: Vec<Buffered>,
+    failed: bool,
+}
+
+impl std::fmt::Debug for FlushDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlushDone")
+            .field("remote", &self.tap.remote)
+            .field("sent", &self.sent)
+            .field("rest", &self.rest.len())
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+/// One flush batch, in its own task so that the control task never waits on a link: write
+/// the batch into `conn` (the link registered when the batch was taken), then report. The
+/// machine keeps buffering meanwhile and takes no other batch until this one is reported,
+/// so the order of the hub's messages is the order of the buffer.
+async fn flush(
+    shared: Arc<Shared>,
+    tap: Arc<Tap>,
+    conn: Option<Arc<ConnShared>>,
+    batch: Vec<Buffered>,
+    reports: mpsc::UnboundedSender<LinkReport>,
+) {
+    shared.gates.pass(FLUSH_GATE).await;
+    let (sent, rest, failed) = match conn {
+        Some(conn) => write_batch(&shared, &conn, batch),
+        None => (0, batch, true),
+    };
+    // The control loop may be gone (shutdown): the batch is then dropped with the server.
+    let _ = reports.send(LinkReport::BackboneFlushed(FlushDone {
+        tap,
+        sent,
+        rest,
+        failed,
+    }));
+}
+
+/// Write a batch into the link, in order, with the replay headers. Stops (the rest is
+/// retried) while the link's outbound buffer is half full, so a large flush never turns the
+/// link into a slow consumer; a closed link fails the rest.
+fn write_batch(
+    shared: &Shared,
+    conn: &ConnShared,
+    batch: Vec<Buffered>,
+) -> (u64, Vec<Buffered>, bool) {
+    let settings = shared.settings();
+    let limit = settings.max_pending / 2;
+    let server = shared.server_name();
+    let link_headers = conn.headers.load(Ordering::Relaxed);
+    let mut sent = 0u64;
+    let mut rest = batch.into_iter();
+    let mut failed = false;
+    let mut frame = Vec::new();
+    let mut stopped = None;
+    for e in rest.by_ref() {
+        frame.clear();
+        let stamped = link_headers
+            .then(|| stamp(shared, &server, &e))
+            .flatten()
+            .or_else(|| e.msg.headers.clone().filter(|_| link_headers));
+        let queues: Vec<&str> = e.msg.queues.iter().map(String::as_str).collect();
+        LeafSession::encode_msg(
+            &mut frame,
+            &e.msg.subject,
+            e.msg.reply.as_deref(),
+            &queues,
+            stamped.as_deref(),
+            &e.msg.payload,
+        );
+        if sent > 0 && conn.outbound.pending() + frame.len() > limit {
+            stopped = Some(e);
+            break;
+        }
+        match conn
+            .outbound
+            .push(frame.len(), |out| out.extend_from_slice(&frame))
+        {
+            Push::Queued => {
+                sent += 1;
+                conn.outbound.out_msgs.fetch_add(1, Ordering::Relaxed);
+                conn.outbound
+                    .out_bytes
+                    .fetch_add(e.size(), Ordering::Relaxed);
+            }
+            Push::Closed | Push::BecameSlow => {
+                failed = true;
+                stopped = Some(e);
+                break;
+            }
+        }
+    }
+    conn.outbound.wake_writer();
+    let rest: Vec<Buffered> = stopped.into_iter().chain(rest).collect();
+    (sent, rest, failed)
+}
+
+/// The message's header block with the replay headers set (F4), or `None` if the original
+/// block cannot be edited (then it is relayed as it was).
+fn stamp(shared: &Shared, server: &str, e: &Buffered) -> Option<Vec<u8>> {
+    let original = e.msg.headers.as_deref().unwrap_or(&[]);
+    let mut with_gap = Vec::with_capacity(original.len() + 96);
+    headers::write_with_header(
+        &mut with_gap,
+        original,
+        GAP_HEADER,
+        &format!("{server} {}", e.gap),
+    )
+    .ok()?;
+    let mut out = Vec::with_capacity(with_gap.len() + 48);
+    headers::write_with_header(
+        &mut out,
+        &with_gap,
+        PUBLISHED_HEADER,
+        &wall(shared, e.published),
+    )
+    .ok()?;
+    Some(out)
+}
+
+fn wall(shared: &Shared, t: Instant) -> String {
+    crate::monitor::rfc3339(shared.start_wall + t.since_start())
 }

@@ -207,7 +207,7 @@ impl<T: Transport> LeafControl<T> {
     pub fn drain(&mut self) {
         self.perform();
         *self.shared.remotes.lock().expect("remotes lock") = self.remotes.status();
-        self.backbone.drain(&self.solicited);
+        self.backbone.drain(&self.solicited, &self.reports_tx);
     }
 
     fn perform(&mut self) {
@@ -384,6 +384,10 @@ impl<T: Transport> LeafControl<T> {
                     *k = Some(key);
                     let _ = h.cmd.send(LinkCmd::Register);
                 }
+            }
+            LinkReport::BackboneFlushed(done) => {
+                self.backbone.flushed(done);
+                self.drain();
             }
             LinkReport::AcceptedClosed { cid } => {
                 if let Some((_, Some(key))) = self.accepted.remove(&cid) {
