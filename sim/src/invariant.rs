@@ -131,7 +131,7 @@ pub enum InvariantSpec {
     /// Always: `to` receives `from`'s messages in order. Eventually: of what `from`
     /// published after `server`'s first backbone gap (after the reference), the messages
     /// `to` never received are the oldest ones, as many as the gap's flush says it
-    /// dropped, and the flush replayed as many as a buffer of `max_msgs` keeps.
+    /// dropped, and the flush replayed at least as many as a buffer of `max_msgs` keeps.
     BackboneReplay {
         /// Publishing client (on the edge).
         from: String,
