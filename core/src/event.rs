@@ -209,12 +209,16 @@ pub enum Event {
         last_gap: u64,
     },
     /// A backbone recovery flushed its buffer: gaps `first_gap..=last_gap` are replayed.
+    /// `peak_msgs` and `peak_bytes` are the most the buffer held during those gaps (and
+    /// their recoveries): never above its bounds.
     BackboneFlushed {
         remote: String,
         first_gap: u64,
         last_gap: u64,
         replayed: u64,
         dropped: u64,
+        peak_msgs: u64,
+        peak_bytes: u64,
     },
     /// A resync announcement was published to local clients.
     BackboneResync {

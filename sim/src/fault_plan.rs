@@ -350,32 +350,51 @@ impl FaultPlan {
 /// `"latency c1 s1 50ms..300ms for 2s"`, `"restart s1|s2"`.
 ///
 /// An argument may offer alternatives (`a|b|c`, one is picked) or, for a duration, a range
-/// (`lo..hi`, uniform). `for D` (a duration or range) schedules the fault's undo that much
-/// later; it is allowed only for faults that have an undo.
+/// (`lo..hi`, uniform; `log(lo..hi)`, log-uniform: every factor of ten equally likely, so
+/// a range over orders of magnitude is covered at both ends). `for D` (a duration or range)
+/// schedules the fault's undo that much later; it is allowed only for faults that have an
+/// undo.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MenuItem {
     verb: String,
     args: Vec<Arg>,
-    hold_for: Option<(Duration, Duration)>,
+    hold_for: Option<Range>,
     text: String,
+}
+
+/// A duration range to draw from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Range {
+    lo: Duration,
+    hi: Duration,
+    /// Log-uniform instead of uniform.
+    log: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Arg {
     Choice(Vec<String>),
-    Range(Duration, Duration),
+    Range(Range),
 }
 
-fn parse_range(s: &str) -> Result<Option<(Duration, Duration)>, String> {
-    match s.split_once("..") {
+fn parse_range(s: &str) -> Result<Option<Range>, String> {
+    let (inner, log) = match s.strip_prefix("log(").and_then(|r| r.strip_suffix(')')) {
+        Some(inner) => (inner, true),
+        None => (s, false),
+    };
+    match inner.split_once("..") {
         Some((lo, hi)) => {
             let lo = lo.parse::<Dur>().map_err(|e| e.to_string())?.0;
             let hi = hi.parse::<Dur>().map_err(|e| e.to_string())?.0;
             if lo > hi {
                 return Err(format!("empty range {s}"));
             }
-            Ok(Some((lo, hi)))
+            if log && lo.is_zero() {
+                return Err(format!("a log range cannot start at 0: {s}"));
+            }
+            Ok(Some(Range { lo, hi, log }))
         }
+        None if log => Err(format!("log() takes a range lo..hi: {s}")),
         None => Ok(None),
     }
 }
@@ -395,7 +414,11 @@ impl FromStr for MenuItem {
                     Some(r) => r,
                     None => {
                         let d = d.parse::<Dur>().map_err(|e| bad(e.to_string()))?.0;
-                        (d, d)
+                        Range {
+                            lo: d,
+                            hi: d,
+                            log: false,
+                        }
                     }
                 };
                 (body, Some(range))
@@ -410,7 +433,7 @@ impl FromStr for MenuItem {
         let mut args = Vec::new();
         for w in words {
             match parse_range(w).map_err(bad)? {
-                Some((lo, hi)) => args.push(Arg::Range(lo, hi)),
+                Some(r) => args.push(Arg::Range(r)),
                 None => args.push(Arg::Choice(w.split('|').map(str::to_string).collect())),
             }
         }
@@ -461,11 +484,18 @@ const MAX_ARGS: usize = 4;
 /// towards 0) takes few runs.
 const PICK_MAX: u32 = 1000;
 
-/// The point `raw / PICK_MAX` of the way from `lo` to `hi`, in whole milliseconds.
-fn pick_in(lo: Duration, hi: Duration, raw: u32) -> Duration {
-    let span = (hi - lo).as_millis() as u64;
+/// The point `raw / PICK_MAX` of the way from `lo` to `hi` (on a log scale for a log
+/// range), in whole milliseconds.
+fn pick_in(r: Range, raw: u32) -> Duration {
     let frac = u64::from(raw.min(PICK_MAX));
-    lo + Duration::from_millis(span * frac / u64::from(PICK_MAX))
+    if r.log {
+        let (lo, hi) = (r.lo.as_secs_f64(), r.hi.as_secs_f64());
+        let at = lo * (hi / lo).powf(frac as f64 / f64::from(PICK_MAX));
+        let ms = Duration::from_millis((at * 1000.0).round() as u64);
+        return ms.clamp(r.lo, r.hi);
+    }
+    let span = (r.hi - r.lo).as_millis() as u64;
+    r.lo + Duration::from_millis(span * frac / u64::from(PICK_MAX))
 }
 
 impl MenuItem {
@@ -480,17 +510,17 @@ impl MenuItem {
             let raw = picks.get(i).copied().unwrap_or(0);
             words.push(match arg {
                 Arg::Choice(alts) => alts[raw as usize % alts.len()].clone(),
-                Arg::Range(lo, hi) => Dur(pick_in(*lo, *hi, raw)).to_string(),
+                Arg::Range(r) => Dur(pick_in(*r, raw)).to_string(),
             });
         }
         let action: Action = words.join(" ").parse()?;
-        let hold = self.hold_for.map(|(lo, hi)| pick_in(lo, hi, hold_raw));
+        let hold = self.hold_for.map(|r| pick_in(r, hold_raw));
         Ok((action, hold))
     }
 
     /// The longest `for` this item can draw.
     pub fn max_hold(&self) -> Duration {
-        self.hold_for.map_or(Duration::ZERO, |(_, hi)| hi)
+        self.hold_for.map_or(Duration::ZERO, |r| r.hi)
     }
 
     /// Every host name this item can pick (for validation).
@@ -682,6 +712,22 @@ mod tests {
         let (a, hold) = m.instantiate(&[0, 0, 400, 0], 7).unwrap();
         assert_eq!(a.to_string(), "latency c1 s1 150ms");
         assert_eq!(hold, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn log_ranges_cover_every_order_of_magnitude() {
+        let m: MenuItem = "crash s1 for log(1s..10m)".parse().unwrap();
+        assert_eq!(m.max_hold(), Duration::from_secs(600));
+        let hold = |raw| m.instantiate(&[0; MAX_ARGS], raw).unwrap().1.unwrap();
+        assert_eq!(hold(0), Duration::from_secs(1));
+        assert_eq!(hold(PICK_MAX), Duration::from_secs(600));
+        // Half way on a log scale is the geometric mean, sqrt(600) s.
+        assert_eq!(hold(PICK_MAX / 2), Duration::from_millis(24_495));
+        let m: MenuItem = "latency c1 s1 log(10ms..1s)".parse().unwrap();
+        let (a, _) = m.instantiate(&[0, 0, PICK_MAX / 2, 0], 0).unwrap();
+        assert_eq!(a.to_string(), "latency c1 s1 100ms");
+        assert!("crash s1 for log(0s..1s)".parse::<MenuItem>().is_err());
+        assert!("crash s1 for log(1s)".parse::<MenuItem>().is_err());
     }
 
     #[test]

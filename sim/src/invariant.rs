@@ -26,6 +26,8 @@ mod presence;
 
 mod leaf;
 
+mod backbone;
+
 /// An invariant as written in a scenario file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "check", rename_all = "snake_case", deny_unknown_fields)]
@@ -99,6 +101,52 @@ pub enum InvariantSpec {
         matches: BTreeMap<String, serde_json::Value>,
         /// Most allowed.
         max: u64,
+    },
+    /// Always: `server`'s resync announcements cover its backbone gaps in order, without a
+    /// hole or an overlap. Eventually: the last one covers gap `gaps`.
+    ResyncsCoverGaps {
+        /// The edge.
+        server: String,
+        /// The number of the last gap.
+        gaps: u64,
+    },
+    /// Always: every matching record's numeric `field` is at most `max`. Eventually: at
+    /// least one record matched, and (if `reach` is given) the largest value seen is at
+    /// least `reach` (the bound was approached: the check did not pass vacuously).
+    FieldAtMost {
+        /// Only records of this host.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        /// Field values the record must all have.
+        #[serde(rename = "match")]
+        matches: BTreeMap<String, serde_json::Value>,
+        /// The numeric field checked.
+        field: String,
+        /// Most allowed.
+        max: u64,
+        /// The largest value seen must reach this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reach: Option<u64>,
+    },
+    /// Always: `to` receives `from`'s messages in order. Eventually: of what `from`
+    /// published after `server`'s first backbone gap (after the reference), the messages
+    /// `to` never received are the oldest ones, as many as the gap's flush says it
+    /// dropped, and the flush replayed at least as many as a buffer of `max_msgs` keeps.
+    BackboneReplay {
+        /// Publishing client (on the edge).
+        from: String,
+        /// Subscribing client (across the backbone).
+        to: String,
+        /// The edge.
+        server: String,
+        /// The edge's `buffer.max_msgs` (its `max_bytes` must not bind).
+        max_msgs: u64,
+        /// Reference (default: start).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        /// Messages published this close to the end may still be in flight (default 1s).
+        #[serde(default = "one_second")]
+        grace: Dur,
     },
     /// Always: `server` never has more than `max` open client connections (from clients
     /// whose CONNECT `name` is `client`, if given). Counts connections that sent CONNECT.
@@ -363,6 +411,30 @@ impl InvariantSpec {
             InvariantSpec::NoEvent { host: h, .. } | InvariantSpec::CountAtMost { host: h, .. } => {
                 h.as_deref().map_or(Ok(()), |h| host(h, None))
             }
+            InvariantSpec::BackboneReplay {
+                from,
+                to,
+                server,
+                after: a,
+                ..
+            } => {
+                host(from, Some(HostKind::Client))?;
+                host(to, Some(HostKind::Client))?;
+                host(server, Some(HostKind::Server))?;
+                after(a).map(|_| ())
+            }
+            InvariantSpec::ResyncsCoverGaps { server, .. } => host(server, Some(HostKind::Server)),
+            InvariantSpec::FieldAtMost {
+                host: h,
+                max,
+                reach,
+                ..
+            } => {
+                if reach.is_some_and(|r| r > *max) {
+                    return Err(format!("invariant {label}: reach is above max"));
+                }
+                h.as_deref().map_or(Ok(()), |h| host(h, None))
+            }
             InvariantSpec::OpenConnectionsAtMost { server, client, .. } => {
                 host(server, Some(HostKind::Server))?;
                 client
@@ -493,6 +565,48 @@ impl InvariantSpec {
                 filter: Filter { host, matches },
                 max,
                 seen: 0,
+            }),
+            InvariantSpec::BackboneReplay {
+                from,
+                to,
+                server,
+                max_msgs,
+                after,
+                grace,
+            } => Box::new(backbone::BackboneReplay {
+                name,
+                from,
+                to,
+                server,
+                max_msgs,
+                after: Some(after.unwrap_or_else(|| "start".into())),
+                grace: grace.0,
+                last_seq: None,
+            }),
+            InvariantSpec::ResyncsCoverGaps { server, gaps } => {
+                Box::new(backbone::ResyncsCoverGaps {
+                    name,
+                    server,
+                    gaps,
+                    inc: 0,
+                    covered: 0,
+                    seen: 0,
+                })
+            }
+            InvariantSpec::FieldAtMost {
+                host,
+                matches,
+                field,
+                max,
+                reach,
+            } => Box::new(FieldAtMost {
+                name,
+                filter: Filter { host, matches },
+                field,
+                max,
+                reach,
+                seen: 0,
+                largest: None,
             }),
             InvariantSpec::OpenConnectionsAtMost {
                 server,
@@ -888,6 +1002,61 @@ impl Invariant for CountAtMost {
 
     fn finish(&mut self, _: &[Record], _: &Ctx) -> Result<String, String> {
         Ok(format!("{} matching record(s)", self.seen))
+    }
+}
+
+struct FieldAtMost {
+    name: String,
+    filter: Filter,
+    field: String,
+    max: u64,
+    reach: Option<u64>,
+    seen: u64,
+    largest: Option<u64>,
+}
+
+impl Invariant for FieldAtMost {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn observe(&mut self, r: &Record) -> Option<String> {
+        if !self.filter.matches(r) {
+            return None;
+        }
+        self.seen += 1;
+        let Some(v) = r.value().get(&self.field).and_then(|v| v.as_u64()) else {
+            return Some(format!(
+                "{} has no numeric field {:?}: {}",
+                stamp(r.t),
+                self.field,
+                r.line()
+            ));
+        };
+        self.largest = Some(self.largest.map_or(v, |l| l.max(v)));
+        (v > self.max).then(|| {
+            format!(
+                "{} = {v} > {} at {}: {}",
+                self.field,
+                self.max,
+                stamp(r.t),
+                r.line()
+            )
+        })
+    }
+
+    fn finish(&mut self, _: &[Record], _: &Ctx) -> Result<String, String> {
+        let Some(largest) = self.largest else {
+            return Err("no matching record: nothing was checked".into());
+        };
+        let detail = format!(
+            "{} matching record(s), largest {} = {largest}",
+            self.seen, self.field
+        );
+        match self.reach {
+            Some(r) if largest < r => Err(format!("{detail}, below the {r} it must reach")),
+            _ => Ok(detail),
+        }
     }
 }
 
@@ -1403,5 +1572,46 @@ mod tests {
             }),
         );
         assert!(NoHostFailure.observe(&failed).is_some());
+    }
+
+    #[test]
+    fn field_at_most_bounds_a_field_and_refuses_to_pass_vacuously() {
+        let s = scenario("");
+        let flushed = |t: u64, peak: u64| {
+            rec(
+                t,
+                "s1",
+                Body::Server {
+                    inc: 1,
+                    event: Event::BackboneFlushed {
+                        remote: "hub".into(),
+                        first_gap: 1,
+                        last_gap: 1,
+                        replayed: 3,
+                        dropped: 1,
+                        peak_msgs: 4,
+                        peak_bytes: peak,
+                    },
+                },
+            )
+        };
+        let spec = parse(
+            "check = \"field_at_most\"\nmatch = { event = \"backbone_flushed\" }\nfield = \"peak_bytes\"\nmax = 100\nreach = 50",
+        );
+        assert!(run(&spec, &s, &[flushed(1, 60), flushed(2, 100)]).is_ok());
+        assert!(run(&spec, &s, &[flushed(1, 60), flushed(2, 101)]).is_err());
+        assert!(
+            run(&spec, &s, &[flushed(1, 40)]).is_err(),
+            "never reached 50"
+        );
+        assert!(run(&spec, &s, &[]).is_err(), "nothing matched");
+        let no_field = parse(
+            "check = \"field_at_most\"\nmatch = { event = \"backbone_flushed\" }\nfield = \"nope\"\nmax = 1",
+        );
+        assert!(run(&no_field, &s, &[flushed(1, 1)]).is_err());
+        let bad = parse(
+            "check = \"field_at_most\"\nmatch = { event = \"x\" }\nfield = \"f\"\nmax = 1\nreach = 2",
+        );
+        assert!(bad.validate(&s).is_err());
     }
 }

@@ -57,6 +57,9 @@ pub struct Backbone {
     run: Run,
     /// A flush batch is out and not yet reported.
     batch_out: bool,
+    /// The batch out belongs to a remote generation that has ended: its unsent entries are
+    /// dropped when it is reported, not put back.
+    batch_void: bool,
     flush_retry: Option<Instant>,
     /// An announcement waiting for the cooldown (or for the running recovery to finish).
     pending: Option<(ResyncNotice, Instant)>,
@@ -100,6 +103,9 @@ struct OpenGap {
     buffered: u64,
     dropped: u64,
     replayed: u64,
+    /// The most the buffer held while these gaps were open (messages, bytes).
+    peak_msgs: u64,
+    peak_bytes: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -145,6 +151,7 @@ impl Backbone {
             needs_recovery: false,
             run: Run::Idle,
             batch_out: false,
+            batch_void: false,
             flush_retry: None,
             pending: None,
             last_resync: None,
@@ -250,6 +257,7 @@ impl Backbone {
         if let Some(g) = &mut self.gap {
             g.buffered += 1;
             g.dropped += dropped;
+            g.saw(&self.buffer);
         }
         Ok(())
     }
@@ -430,6 +438,7 @@ impl Backbone {
         self.stats.dropped += dropped;
         self.gap = None;
         self.needs_recovery = false;
+        self.batch_void = self.batch_out;
         self.run = Run::Idle;
         self.flush_retry = None;
         self.buffering = false;
@@ -544,6 +553,16 @@ impl Backbone {
     fn flushed(&mut self, now: Instant, sent: u64, rest: Vec<Buffered>, failed: bool) {
         self.batch_out = false;
         self.stats.replayed += sent;
+        if std::mem::take(&mut self.batch_void) {
+            // The batch was taken before a reload restarted or retired the remote: what it
+            // did not send is void with the rest of that generation's buffer.
+            self.stats.dropped += rest.len() as u64;
+            if self.run == Run::Flushing && !self.gave_up {
+                // A recovery of the new generation waited for this batch to come back.
+                self.flush_step(now);
+            }
+            return;
+        }
         if let Some(g) = &mut self.gap {
             g.replayed += sent;
         }
@@ -553,6 +572,7 @@ impl Backbone {
             self.stats.dropped += dropped;
             if let Some(g) = &mut self.gap {
                 g.dropped += dropped;
+                g.saw(&self.buffer);
             }
         }
         if self.run != Run::Flushing || self.gave_up {
@@ -597,6 +617,8 @@ impl Backbone {
             last_gap: g.last,
             replayed: g.replayed,
             dropped: g.dropped,
+            peak_msgs: g.peak_msgs,
+            peak_bytes: g.peak_bytes,
         });
         let notice = ResyncNotice {
             remote: self.remote.clone(),
@@ -737,6 +759,14 @@ impl OpenGap {
             buffered: 0,
             dropped: 0,
             replayed: 0,
+            peak_msgs: 0,
+            peak_bytes: 0,
         }
+    }
+
+    /// Note what the buffer holds now.
+    fn saw(&mut self, buffer: &ReplayBuffer) {
+        self.peak_msgs = self.peak_msgs.max(buffer.len() as u64);
+        self.peak_bytes = self.peak_bytes.max(buffer.bytes());
     }
 }

@@ -68,6 +68,10 @@ struct World {
     answering: bool,
     hub: Vec<Buffered>,
     out: Vec<BackboneOutput>,
+    /// Flush batches are kept here instead of being written (the shell's flush task held
+    /// at its gate) until [`World::release_flush`].
+    hold_flush: bool,
+    held: Option<Vec<Buffered>>,
 }
 
 impl World {
@@ -87,6 +91,8 @@ impl World {
             answering: true,
             hub: Vec::new(),
             out: Vec::new(),
+            hold_flush: false,
+            held: None,
         };
         w.drain();
         w
@@ -97,7 +103,12 @@ impl World {
             if let BackboneOutput::Flush(batch) = &o {
                 let batch = batch.clone();
                 self.out.push(o);
-                self.flush(batch);
+                if self.hold_flush {
+                    assert!(self.held.is_none(), "one batch out at a time");
+                    self.held = Some(batch);
+                } else {
+                    self.flush(batch);
+                }
                 continue;
             }
             self.out.push(o);
@@ -122,6 +133,15 @@ impl World {
                 failed,
             },
         );
+    }
+
+    /// Write the held batch (to the link as it is now) and report it.
+    fn release_flush(&mut self) {
+        self.hold_flush = false;
+        if let Some(batch) = self.held.take() {
+            self.flush(batch);
+            self.drain();
+        }
     }
 
     fn input(&mut self, input: BackboneInput) {
@@ -346,6 +366,137 @@ fn f5_bug_requeue_evicts_the_newest() {
     let unsent = batch.split_off(1);
     b.requeue_front(unsent);
     assert_eq!(ids(&b), vec![2, 3, 4, 5], "the newest (6, 7) were evicted");
+}
+
+/// F5 through the machine, with the shell's asynchronous flush: a batch is out, newer
+/// messages fill the buffer, the link dies before the batch is written. What the next
+/// recovery replays is the newest `max_msgs`, and the drops are counted.
+fn f5_late_report(bugs: BugSet) -> World {
+    let mut cfg = config();
+    cfg.buffer = BufferLimits {
+        max_msgs: 4,
+        max_bytes: 1 << 20,
+    };
+    let mut w = World::with_bugs(cfg, bugs);
+    w.connect();
+    w.lose();
+    for n in 1..=4 {
+        assert!(w.publish(n));
+    }
+    w.connect();
+    w.hold_flush = true;
+    w.advance(SETTLE.mul_f64(1.2));
+    assert_eq!(w.held.as_ref().map(Vec::len), Some(4), "batch 1..=4 is out");
+    for n in 5..=9 {
+        assert!(w.publish(n), "a batch is out: still buffering");
+    }
+    w.lose();
+    w.release_flush();
+    w.connect();
+    w.advance(SETTLE.mul_f64(1.2));
+    w
+}
+
+#[test]
+fn f5_batch_failing_after_the_buffer_filled_keeps_the_newest() {
+    let w = f5_late_report(BugSet::NONE);
+    assert_eq!(w.hub_ids(), vec![6, 7, 8, 9]);
+    let n = w.notices();
+    assert_eq!(n.len(), 1);
+    assert_eq!((n[0].buffered, n[0].replayed, n[0].dropped), (9, 4, 5));
+    assert_eq!(n[0].buffered, n[0].replayed + n[0].dropped);
+    let peaks: Vec<(u64, u64)> = w
+        .out
+        .iter()
+        .filter_map(|o| match o {
+            BackboneOutput::Event(Event::BackboneFlushed {
+                peak_msgs,
+                peak_bytes,
+                ..
+            }) => Some((*peak_msgs, *peak_bytes)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(peaks, vec![(4, 4 * msg(9).size())]);
+}
+
+#[cfg(feature = "bug-switches")]
+#[test]
+fn f5_bug_batch_failing_after_the_buffer_filled_evicts_the_newest() {
+    let w = f5_late_report(BugSet::NONE.with(BugSwitch::BackboneRequeueEvictsNewest));
+    assert_eq!(
+        w.hub_ids(),
+        vec![1, 2, 3, 4],
+        "the newest (6..=9) were evicted"
+    );
+}
+
+/// A batch out when a reload retires the remote is void: its unsent entries are dropped
+/// (counted), not put back into the buffer of the next generation.
+#[test]
+fn a_batch_reported_after_a_new_generation_is_dropped_not_requeued() {
+    let mut w = World::new(config());
+    w.connect();
+    w.lose();
+    assert!(w.publish(1) && w.publish(2));
+    w.connect();
+    w.hold_flush = true;
+    w.advance(SETTLE.mul_f64(1.2));
+    assert!(w.held.is_some());
+    w.m.retire();
+    w.drain();
+    w.link = None;
+    w.release_flush();
+    assert!(w.m.buffer().is_empty());
+    assert_eq!(w.m.stats().dropped, 2);
+    // The next generation recovers normally, and the void batch holds nothing up.
+    w.generation += 1;
+    w.session = 0;
+    w.connect();
+    w.lose();
+    assert!(w.publish(3));
+    w.connect();
+    w.advance(secs(60));
+    assert_eq!(w.hub_ids(), vec![3]);
+}
+
+/// The void batch is reported while the next generation's recovery is already flushing:
+/// that recovery goes on as soon as the batch is back.
+#[test]
+fn a_void_batch_reported_late_does_not_stall_the_next_recovery() {
+    let mut w = World::new(config());
+    w.connect();
+    w.lose();
+    assert!(w.publish(1));
+    w.connect();
+    w.hold_flush = true;
+    w.advance(SETTLE.mul_f64(1.2));
+    let void = w.held.take();
+    assert!(void.is_some());
+    w.m.retire();
+    w.drain();
+    w.generation += 1;
+    w.session = 0;
+    w.hold_flush = false;
+    w.connect();
+    w.lose();
+    assert!(w.publish(2));
+    w.connect();
+    w.advance(SETTLE.mul_f64(1.2));
+    assert!(
+        w.hub.is_empty(),
+        "no second batch while the void one is out"
+    );
+    w.m.handle_input(
+        w.now,
+        BackboneInput::Flushed {
+            sent: 0,
+            rest: void.unwrap_or_default(),
+            failed: true,
+        },
+    );
+    w.drain();
+    assert_eq!(w.hub_ids(), vec![2]);
 }
 
 #[test]

@@ -13,7 +13,10 @@
 //!   publish falls between "still sent to the dead link" and "held".
 //! - **The control task** ([`super::control`], through [`BackboneControl`]): performs the
 //!   backbone outputs: flushes into the new link with the replay headers, the resync
-//!   announcement, lame-duck closes, health, and give-up.
+//!   announcement, lame-duck closes, health, and give-up. A flush batch is written by a
+//!   task of its own (gate [`FLUSH_GATE`]), whose result comes back to the control task as
+//!   a [`LinkReport::BackboneFlushed`]: the control task never waits on a link, and
+//!   messages published while a batch is out are buffered behind it.
 //!
 //! The machines live in the one [`Control`] behind `Shared::control`. Only the control
 //! task drains its outputs; the other two only feed inputs that it drains right after
@@ -36,8 +39,9 @@ use rejoin_core::proto::{encode, headers};
 use rejoin_core::remote::{AttemptId, RemoteIndex};
 use rejoin_core::sublist::{MatchResult, Sublist};
 use rejoin_core::time::Instant;
+use tokio::sync::mpsc;
 
-use super::leaf::LinkHandle;
+use super::leaf::{LinkHandle, LinkReport};
 use super::outbound::{Outbound, Push};
 use super::route::Router;
 use super::state::{ConnInfo, ConnKind, ConnShared, Shared, Subscription};
@@ -297,10 +301,12 @@ pub struct BackboneControl {
     /// Delivers announcements to local clients.
     router: Router,
     gave_up: bool,
+    /// Where flush tasks report their batch's result.
+    reports: mpsc::UnboundedSender<LinkReport>,
 }
 
 impl BackboneControl {
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub fn new(shared: Arc<Shared>, reports: mpsc::UnboundedSender<LinkReport>) -> Self {
         let conn = Arc::new(ConnShared {
             cid: 0,
             kind: ConnKind::Client,
@@ -317,6 +323,7 @@ impl BackboneControl {
             taps: BTreeMap::new(),
             router,
             gave_up: false,
+            reports,
         }
     }
 
@@ -402,13 +409,27 @@ impl BackboneControl {
         let tap = self.taps.get(&remote).cloned()?;
         match out {
             BackboneOutput::Flush(batch) => {
-                let (sent, rest, failed) = self.flush(&tap, batch);
-                return Some(Input::BackboneFlushed {
+                // The batch is bound to the link registered now: if that link dies before
+                // the batch is written, the writes fail and the batch goes back to the
+                // buffer, never into a later link out of order.
+                let cid = tap.link_cid.load(Ordering::Acquire);
+                let conn = (cid != 0)
+                    .then(|| {
+                        self.shared
+                            .leafs
+                            .lock()
+                            .expect("leafs lock")
+                            .get(&cid)
+                            .cloned()
+                    })
+                    .flatten();
+                tokio::spawn(flush(
+                    self.shared.clone(),
                     remote,
-                    sent,
-                    rest,
-                    failed,
-                });
+                    conn,
+                    batch,
+                    self.reports.clone(),
+                ));
             }
             BackboneOutput::CloseLink { link } => {
                 if let Some(h) = links.get(&link) {
@@ -447,100 +468,8 @@ impl BackboneControl {
         None
     }
 
-    /// Write a batch into the registered link, in order, with the replay headers. Stops
-    /// (the rest is retried) while the link's outbound buffer is half full, so a large
-    /// flush never turns the link into a slow consumer.
-    fn flush(&self, tap: &Tap, batch: Vec<Buffered>) -> (u64, Vec<Buffered>, bool) {
-        let cid = tap.link_cid.load(Ordering::Acquire);
-        let conn = (cid != 0)
-            .then(|| {
-                self.shared
-                    .leafs
-                    .lock()
-                    .expect("leafs lock")
-                    .get(&cid)
-                    .cloned()
-            })
-            .flatten();
-        let Some(conn) = conn else {
-            return (0, batch, true);
-        };
-        let settings = self.shared.settings();
-        let limit = settings.max_pending / 2;
-        let server = self.shared.server_name();
-        let link_headers = conn.headers.load(Ordering::Relaxed);
-        let mut sent = 0u64;
-        let mut rest = batch.into_iter();
-        let mut failed = false;
-        let mut frame = Vec::new();
-        let mut stopped = None;
-        for e in rest.by_ref() {
-            frame.clear();
-            let stamped = link_headers
-                .then(|| self.stamp(&server, &e))
-                .flatten()
-                .or_else(|| e.msg.headers.clone().filter(|_| link_headers));
-            let queues: Vec<&str> = e.msg.queues.iter().map(String::as_str).collect();
-            LeafSession::encode_msg(
-                &mut frame,
-                &e.msg.subject,
-                e.msg.reply.as_deref(),
-                &queues,
-                stamped.as_deref(),
-                &e.msg.payload,
-            );
-            if sent > 0 && conn.outbound.pending() + frame.len() > limit {
-                stopped = Some(e);
-                break;
-            }
-            match conn
-                .outbound
-                .push(frame.len(), |out| out.extend_from_slice(&frame))
-            {
-                Push::Queued => {
-                    sent += 1;
-                    conn.outbound.out_msgs.fetch_add(1, Ordering::Relaxed);
-                    conn.outbound
-                        .out_bytes
-                        .fetch_add(e.size(), Ordering::Relaxed);
-                }
-                Push::Closed | Push::BecameSlow => {
-                    failed = true;
-                    stopped = Some(e);
-                    break;
-                }
-            }
-        }
-        conn.outbound.wake_writer();
-        let rest: Vec<Buffered> = stopped.into_iter().chain(rest).collect();
-        (sent, rest, failed)
-    }
-
-    /// The message's header block with the replay headers set (F4), or `None` if the
-    /// original block cannot be edited (then it is relayed as it was).
-    fn stamp(&self, server: &str, e: &Buffered) -> Option<Vec<u8>> {
-        let original = e.msg.headers.as_deref().unwrap_or(&[]);
-        let mut with_gap = Vec::with_capacity(original.len() + 96);
-        headers::write_with_header(
-            &mut with_gap,
-            original,
-            GAP_HEADER,
-            &format!("{server} {}", e.gap),
-        )
-        .ok()?;
-        let mut out = Vec::with_capacity(with_gap.len() + 48);
-        headers::write_with_header(
-            &mut out,
-            &with_gap,
-            PUBLISHED_HEADER,
-            &self.wall(e.published),
-        )
-        .ok()?;
-        Some(out)
-    }
-
     fn wall(&self, t: Instant) -> String {
-        crate::monitor::rfc3339(self.shared.start_wall + t.since_start())
+        wall(&self.shared, t)
     }
 
     fn announce(&mut self, tap: &Tap, notice: &ResyncNotice) {
@@ -604,4 +533,142 @@ impl BackboneControl {
             }
         });
     }
+}
+
+/// Where a flush batch waits after it was taken from the buffer and before it is written
+/// to the link. Messages published meanwhile are buffered behind it; the simulator holds
+/// this gate to open the window of incident 4's F5 (a requeue into a buffer that filled
+/// up during the flush).
+pub const FLUSH_GATE: &str = "backbone.before_flush";
+
+/// What became of one flush batch of backbone remote `remote`.
+#[derive(Debug)]
+pub struct FlushDone {
+    remote: RemoteIndex,
+    sent: u64,
+    rest: Vec<Buffered>,
+    failed: bool,
+}
+
+impl FlushDone {
+    /// The result as the control machine's input.
+    pub fn into_input(self) -> Input {
+        Input::BackboneFlushed {
+            remote: self.remote,
+            sent: self.sent,
+            rest: self.rest,
+            failed: self.failed,
+        }
+    }
+}
+
+/// One flush batch, in its own task so that the control task never waits on a link: write
+/// the batch into `conn` (the link registered when the batch was taken), then report. The
+/// machine keeps buffering meanwhile and takes no other batch until this one is reported,
+/// so the order of the hub's messages is the order of the buffer.
+async fn flush(
+    shared: Arc<Shared>,
+    remote: RemoteIndex,
+    conn: Option<Arc<ConnShared>>,
+    batch: Vec<Buffered>,
+    reports: mpsc::UnboundedSender<LinkReport>,
+) {
+    shared.gates.pass(FLUSH_GATE).await;
+    let (sent, rest, failed) = match conn {
+        Some(conn) => write_batch(&shared, &conn, batch),
+        None => (0, batch, true),
+    };
+    // The control loop may be gone (shutdown): the batch is then dropped with the server.
+    let _ = reports.send(LinkReport::BackboneFlushed(FlushDone {
+        remote,
+        sent,
+        rest,
+        failed,
+    }));
+}
+
+/// Write a batch into the link, in order, with the replay headers. Stops (the rest is
+/// retried) while the link's outbound buffer is half full, so a large flush never turns the
+/// link into a slow consumer; a closed link fails the rest.
+fn write_batch(
+    shared: &Shared,
+    conn: &ConnShared,
+    batch: Vec<Buffered>,
+) -> (u64, Vec<Buffered>, bool) {
+    let settings = shared.settings();
+    let limit = settings.max_pending / 2;
+    let server = shared.server_name();
+    let link_headers = conn.headers.load(Ordering::Relaxed);
+    let mut sent = 0u64;
+    let mut rest = batch.into_iter();
+    let mut failed = false;
+    let mut frame = Vec::new();
+    let mut stopped = None;
+    for e in rest.by_ref() {
+        frame.clear();
+        let stamped = link_headers
+            .then(|| stamp(shared, &server, &e))
+            .flatten()
+            .or_else(|| e.msg.headers.clone().filter(|_| link_headers));
+        let queues: Vec<&str> = e.msg.queues.iter().map(String::as_str).collect();
+        LeafSession::encode_msg(
+            &mut frame,
+            &e.msg.subject,
+            e.msg.reply.as_deref(),
+            &queues,
+            stamped.as_deref(),
+            &e.msg.payload,
+        );
+        if sent > 0 && conn.outbound.pending() + frame.len() > limit {
+            stopped = Some(e);
+            break;
+        }
+        match conn
+            .outbound
+            .push(frame.len(), |out| out.extend_from_slice(&frame))
+        {
+            Push::Queued => {
+                sent += 1;
+                conn.outbound.out_msgs.fetch_add(1, Ordering::Relaxed);
+                conn.outbound
+                    .out_bytes
+                    .fetch_add(e.size(), Ordering::Relaxed);
+            }
+            Push::Closed | Push::BecameSlow => {
+                failed = true;
+                stopped = Some(e);
+                break;
+            }
+        }
+    }
+    conn.outbound.wake_writer();
+    let rest: Vec<Buffered> = stopped.into_iter().chain(rest).collect();
+    (sent, rest, failed)
+}
+
+/// The message's header block with the replay headers set (F4), or `None` if the original
+/// block cannot be edited (then it is relayed as it was).
+fn stamp(shared: &Shared, server: &str, e: &Buffered) -> Option<Vec<u8>> {
+    let original = e.msg.headers.as_deref().unwrap_or(&[]);
+    let mut with_gap = Vec::with_capacity(original.len() + 96);
+    headers::write_with_header(
+        &mut with_gap,
+        original,
+        GAP_HEADER,
+        &format!("{server} {}", e.gap),
+    )
+    .ok()?;
+    let mut out = Vec::with_capacity(with_gap.len() + 48);
+    headers::write_with_header(
+        &mut out,
+        &with_gap,
+        PUBLISHED_HEADER,
+        &wall(shared, e.published),
+    )
+    .ok()?;
+    Some(out)
+}
+
+fn wall(shared: &Shared, t: Instant) -> String {
+    crate::monitor::rfc3339(shared.start_wall + t.since_start())
 }

@@ -51,7 +51,7 @@ impl<T: Transport> LeafControl<T> {
     /// `leaf_port` is the bound leafnode port, if any.
     pub fn new(shared: Arc<Shared>, transport: T, cfg: &Config, leaf_port: Option<u16>) -> Self {
         let (reports_tx, reports) = mpsc::unbounded_channel();
-        let backbone = BackboneControl::new(shared.clone());
+        let backbone = BackboneControl::new(shared.clone(), reports_tx.clone());
         let rng = shared.derive_seed(0x6a69_7474_6572);
         let mut c = LeafControl {
             shared,
@@ -429,6 +429,7 @@ impl<T: Transport> LeafControl<T> {
                 self.accepted.remove(&cid);
                 Input::LeafClosed { cid }
             }
+            LinkReport::BackboneFlushed(done) => done.into_input(),
         };
         self.drain(vec![input]);
     }

@@ -55,6 +55,8 @@ pub enum LinkReport {
         /// Connection id.
         cid: Cid,
     },
+    /// A backbone flush batch was written (or not): its result for the machine.
+    BackboneFlushed(super::backbone::FlushDone),
 }
 
 /// The control loop's handle on a link task.
