@@ -419,3 +419,67 @@ fn lameduck_resync_tells_clients_to_move_then_closes_them_over_the_window() {
     let v = backbone_varz(&edge);
     assert_eq!(v["resyncs"], 1, "{v}");
 }
+
+/// A gap holds only what the live link would have sent: the remote's `deny_exports` (and
+/// the hub's `export` rules) judge held messages too, so nothing forbidden is buffered or
+/// replayed.
+#[tokio::test]
+async fn a_gap_holds_nothing_deny_exports_forbids() {
+    rejoin_only!("the backbone broadcaster is rejoin's own");
+    let conf = |port| hub_conf("hub", port, "");
+    let (hub, leaf_port) = start_hub(ServerKind::Rejoin, conf);
+    let remote = backbone_remote(leaf_port, "").replacen(
+        "{ name: hub,",
+        "{ name: hub, deny_exports: [\"secret.>\"],",
+        1,
+    );
+    let edge = start(ServerKind::Rejoin, &leaf_conf("edge", &[remote], ""));
+    wait_links(&edge, 1);
+    let publisher = connect(&edge).await;
+    let hub_client = connect(&hub).await;
+    let mut open = hub_client.subscribe("open.>").await.unwrap();
+    let mut secret = hub_client.subscribe("secret.>").await.unwrap();
+    sync_interest(&hub_client, &publisher).await;
+
+    let mut hub = hub;
+    drop(hub_client);
+    hub.signal("KILL");
+    assert!(hub.wait_exit(WAIT).is_some());
+    wait_for(WAIT, "edge backbone state down", || {
+        (backbone_varz(&edge)["state"] == "down").then_some(())
+    });
+    for i in 1..=3 {
+        for kind in ["secret", "open"] {
+            let subject = format!("{kind}.{i}");
+            publisher.publish(subject, "gap".into()).await.unwrap();
+        }
+    }
+    publisher.flush().await.unwrap();
+    wait_for(WAIT, "3 messages buffered", || {
+        (backbone_varz(&edge)["buffered"] == 3).then_some(())
+    });
+
+    let hub = start(ServerKind::Rejoin, &conf(leaf_port));
+    let hub_client = connect(&hub).await;
+    open = hub_client.subscribe("open.>").await.unwrap();
+    secret = hub_client.subscribe("secret.>").await.unwrap();
+    hub_client.flush().await.unwrap();
+    for i in 1..=3 {
+        assert_eq!(
+            next_msg(&mut open).await.subject.as_str(),
+            format!("open.{i}")
+        );
+    }
+    let leaked = drain_quiet(&mut secret, Duration::from_millis(1000)).await;
+    assert!(
+        leaked.is_empty(),
+        "{} denied messages replayed",
+        leaked.len()
+    );
+    let v = backbone_varz(&edge);
+    assert_eq!(
+        (v["buffered"].as_u64(), v["replayed"].as_u64()),
+        (Some(3), Some(3)),
+        "{v}"
+    );
+}

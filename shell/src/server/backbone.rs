@@ -119,6 +119,10 @@ pub struct Tap {
     heard: AtomicU64,
     interest: RwLock<HubInterest>,
     resync_subject: RwLock<String>,
+    /// What the last session's link may send (`deny_exports`, the hub's `export` rules):
+    /// held messages are judged by it, so a gap never buffers what the live link would
+    /// not have sent.
+    perms: RwLock<Option<Arc<rejoin_core::leaf::LinkPermissions>>>,
 }
 
 /// The hub's interest as last known: kept when the link goes down, refreshed by the next
@@ -156,8 +160,10 @@ impl Tap {
         }
     }
 
-    /// The link task registered: a new session starts announcing its interest.
-    pub fn begin_session(&self) {
+    /// The link task registered: a new session starts announcing its interest, under
+    /// `perms`.
+    pub fn begin_session(&self, perms: Option<Arc<rejoin_core::leaf::LinkPermissions>>) {
+        *self.perms.write().expect("perms lock") = perms;
         let mut i = self.interest.write().expect("interest lock");
         for fresh in i.keys.values_mut() {
             *fresh = false;
@@ -242,6 +248,15 @@ pub fn hold(
     let mut held = false;
     for tap in shared.backbones.snapshot() {
         if !tap.buffering.load(Ordering::Acquire) || *tap.account != *account {
+            continue;
+        }
+        let allowed = tap
+            .perms
+            .read()
+            .expect("perms lock")
+            .as_ref()
+            .is_none_or(|p| p.may_send(subject));
+        if !allowed {
             continue;
         }
         let link_cid = tap.link_cid.load(Ordering::Acquire);
@@ -349,6 +364,7 @@ impl BackboneControl {
                     heard: AtomicU64::new(0),
                     interest: RwLock::new(HubInterest::default()),
                     resync_subject: RwLock::new(String::new()),
+                    perms: RwLock::new(None),
                 })
             });
             *tap.resync_subject.write().expect("lock") = v.resync_subject.clone();

@@ -616,7 +616,7 @@ impl Link {
         if solicited {
             self.backbone = self.shared.backbones.tap_for_link(self.conn.cid);
             if let Some(tap) = &self.backbone {
-                tap.begin_session();
+                tap.begin_session(ready.link_permissions.clone());
             }
         }
         let now = self.shared.now();
