@@ -437,8 +437,9 @@ async fn a_gap_holds_nothing_deny_exports_forbids() {
     wait_links(&edge, 1);
     let publisher = connect(&edge).await;
     let hub_client = connect(&hub).await;
-    let mut open = hub_client.subscribe("open.>").await.unwrap();
-    let mut secret = hub_client.subscribe("secret.>").await.unwrap();
+    // The hub's interest in both, known to the edge before the gap.
+    let _open = hub_client.subscribe("open.>").await.unwrap();
+    let _secret = hub_client.subscribe("secret.>").await.unwrap();
     sync_interest(&hub_client, &publisher).await;
 
     let mut hub = hub;
@@ -461,8 +462,8 @@ async fn a_gap_holds_nothing_deny_exports_forbids() {
 
     let hub = start(ServerKind::Rejoin, &conf(leaf_port));
     let hub_client = connect(&hub).await;
-    open = hub_client.subscribe("open.>").await.unwrap();
-    secret = hub_client.subscribe("secret.>").await.unwrap();
+    let mut open = hub_client.subscribe("open.>").await.unwrap();
+    let mut secret = hub_client.subscribe("secret.>").await.unwrap();
     hub_client.flush().await.unwrap();
     for i in 1..=3 {
         assert_eq!(
