@@ -76,6 +76,16 @@ fn backbone_varz(server: &TestServer) -> Value {
     r.json()["backbone"][0].clone()
 }
 
+/// Kill the hub and wait until the edge has noticed: from then on, what it publishes for
+/// the hub is held.
+fn kill_hub(mut hub: TestServer, edge: &TestServer) {
+    hub.signal("KILL");
+    assert!(hub.wait_exit(WAIT).is_some());
+    wait_for(WAIT, "edge backbone state down", || {
+        (backbone_varz(edge)["state"] == "down").then_some(())
+    });
+}
+
 /// Sends SIGCONT on drop, so a failing test never leaves a stopped hub behind.
 struct Stopped<'a>(&'a TestServer);
 
@@ -213,13 +223,8 @@ async fn replay_after_outage(hub_kind: ServerKind) {
     assert_eq!(&next_msg(&mut local).await.payload[..], b"live-0");
 
     // The hub dies; once the edge has noticed, everything it publishes is held.
-    let mut hub = hub;
     drop(hub_client);
-    hub.signal("KILL");
-    assert!(hub.wait_exit(WAIT).is_some());
-    wait_for(WAIT, "edge backbone state down", || {
-        (backbone_varz(&edge)["state"] == "down").then_some(())
-    });
+    kill_hub(hub, &edge);
     for i in 1..=5 {
         publisher
             .publish(format!("orders.{i}"), format!("gap-{i}").into())
@@ -442,13 +447,8 @@ async fn a_gap_holds_nothing_deny_exports_forbids() {
     let _secret = hub_client.subscribe("secret.>").await.unwrap();
     sync_interest(&hub_client, &publisher).await;
 
-    let mut hub = hub;
     drop(hub_client);
-    hub.signal("KILL");
-    assert!(hub.wait_exit(WAIT).is_some());
-    wait_for(WAIT, "edge backbone state down", || {
-        (backbone_varz(&edge)["state"] == "down").then_some(())
-    });
+    kill_hub(hub, &edge);
     for i in 1..=3 {
         for kind in ["secret", "open"] {
             let subject = format!("{kind}.{i}");

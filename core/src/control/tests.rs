@@ -201,21 +201,27 @@ fn a_stale_attempt_counts_for_nothing_in_the_backbone() {
     assert!(c.poll_timeout().is_none(), "{:?}", c.poll_timeout());
 }
 
+/// Two links from one leaf server, cid 5 then cid 9: what the hub decides about the second.
+fn second_leaf(bugs: crate::bugs::BugSet) -> Vec<Output> {
+    let mut c = Control::with_bugs(&cfg("leafnodes { port: 7422 }"), 1, Instant::ZERO, bugs);
+    let first = Input::LeafReady {
+        cid: 5,
+        key: leaf_key(),
+    };
+    c.handle_input(at(1), first);
+    assert_eq!(drain(&mut c), vec![Output::RegisterLeaf { cid: 5 }]);
+    let second = Input::LeafReady {
+        cid: 9,
+        key: leaf_key(),
+    };
+    c.handle_input(at(2), second);
+    drain(&mut c)
+}
+
 #[test]
 fn a_second_leaf_from_one_server_replaces_the_first() {
-    let mut c = Control::new(&cfg("leafnodes { port: 7422 }"), 1, Instant::ZERO);
-    let key = leaf_key();
-    c.handle_input(
-        at(1),
-        Input::LeafReady {
-            cid: 5,
-            key: key.clone(),
-        },
-    );
-    assert_eq!(drain(&mut c), vec![Output::RegisterLeaf { cid: 5 }]);
-    c.handle_input(at(2), Input::LeafReady { cid: 9, key });
     assert_eq!(
-        drain(&mut c),
+        second_leaf(crate::bugs::BugSet::NONE),
         vec![
             Output::CloseLeaf {
                 cid: 5,
@@ -231,19 +237,8 @@ fn a_second_leaf_from_one_server_replaces_the_first() {
 fn the_historical_hub_refuses_the_second_leaf() {
     use crate::bugs::{BugSet, BugSwitch};
     let bugs = BugSet::NONE.with(BugSwitch::LeafHubRefusesDuplicate);
-    let mut c = Control::with_bugs(&cfg("leafnodes { port: 7422 }"), 1, Instant::ZERO, bugs);
-    let key = leaf_key();
-    c.handle_input(
-        at(1),
-        Input::LeafReady {
-            cid: 5,
-            key: key.clone(),
-        },
-    );
-    drain(&mut c);
-    c.handle_input(at(2), Input::LeafReady { cid: 9, key });
     assert_eq!(
-        drain(&mut c),
+        second_leaf(bugs),
         vec![Output::CloseLeaf {
             cid: 9,
             reason: CloseReason::Replaced
