@@ -84,6 +84,11 @@ fn check_holds_for_every_scenario_with_a_negative_control() {
             "{}: fails with the fix: {fixed:?}",
             path.display()
         );
+        if report.control_share < 1.0 {
+            // A control that only has to catch a share of the seeds says nothing over four
+            // of them; the simulator stage of the test command checks its share over 1,000.
+            continue;
+        }
         let undetected: Vec<u64> = report.control_passes().iter().map(|r| r.seed).collect();
         assert!(
             undetected.is_empty(),
