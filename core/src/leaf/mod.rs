@@ -50,6 +50,8 @@ mod session;
 #[cfg(test)]
 mod pair;
 #[cfg(test)]
+mod replay_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;

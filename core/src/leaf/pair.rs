@@ -66,6 +66,23 @@ impl Rec {
     }
 }
 
+/// A message step, as tests write what they expect.
+pub fn msg(
+    subject: &str,
+    reply: Option<&str>,
+    queues: &[&str],
+    headers: Option<&[u8]>,
+    payload: &[u8],
+) -> Rec {
+    Rec::Msg {
+        subject: subject.into(),
+        reply: reply.map(str::to_string),
+        queues: queues.iter().map(|q| q.to_string()).collect(),
+        headers: headers.map(<[u8]>::to_vec),
+        payload: payload.to_vec(),
+    }
+}
+
 /// One end of the pair with what it needs to answer `Ready` on its own.
 pub struct Side {
     pub session: LeafSession,

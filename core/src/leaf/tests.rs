@@ -706,22 +706,6 @@ fn peer_lds_is_never_reflected() {
     );
 }
 
-fn msg(
-    subject: &str,
-    reply: Option<&str>,
-    queues: &[&str],
-    headers: Option<&[u8]>,
-    payload: &[u8],
-) -> Rec {
-    Rec::Msg {
-        subject: subject.into(),
-        reply: reply.map(str::to_string),
-        queues: queues.iter().map(|q| q.to_string()).collect(),
-        headers: headers.map(<[u8]>::to_vec),
-        payload: payload.to_vec(),
-    }
-}
-
 #[test]
 fn messages_in_every_shape() {
     let mut p = open_pair();

@@ -8,15 +8,14 @@
 
 use std::sync::Arc;
 
-use rejoin_core::auth::{AuthSpec, Authenticator, User};
-use rejoin_core::event::CloseReason;
-use rejoin_core::leaf::{
-    AcceptConfig, LeafSession, LeafStep, LinkReady, PingConfig, SolicitConfig,
-};
-use rejoin_core::proto::info::ServerInfo;
-use rejoin_core::proto::{parse, Dialect, Limits, Parsed};
-use rejoin_core::sublist::Interest;
-use rejoin_core::time::{Duration, Instant};
+use super::pair::{msg as lmsg, Rec};
+use super::{AcceptConfig, LeafSession, PingConfig, SolicitConfig};
+use crate::auth::{AuthSpec, Authenticator, User};
+use crate::event::CloseReason;
+use crate::proto::info::ServerInfo;
+use crate::proto::{parse, Dialect, Limits, Parsed};
+use crate::sublist::Interest;
+use crate::time::{Duration, Instant};
 
 use Dir::*;
 
@@ -29,53 +28,6 @@ enum Dir {
 /// (ms since the connection was accepted, direction, bytes; `None` = the sender closed).
 type Chunk = (u64, Dir, Option<&'static [u8]>);
 
-/// A step, owned.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Rec {
-    Ready(Box<LinkReady>),
-    Added(String, Option<(String, u32)>),
-    Removed(String, Option<String>),
-    Msg {
-        subject: String,
-        reply: Option<String>,
-        queues: Vec<String>,
-        headers: Option<Vec<u8>>,
-        payload: Vec<u8>,
-    },
-    Healthy,
-    Other(String),
-    Close(CloseReason),
-}
-
-fn rec(step: LeafStep<'_>) -> Option<Rec> {
-    Some(match step {
-        LeafStep::Nothing => return None,
-        LeafStep::Ready(r) => Rec::Ready(r),
-        LeafStep::InterestAdded { subject, queue } => {
-            Rec::Added(subject.into(), queue.map(|(q, w)| (q.to_string(), w)))
-        }
-        LeafStep::InterestRemoved { subject, queue } => {
-            Rec::Removed(subject.into(), queue.map(str::to_string))
-        }
-        LeafStep::Message {
-            subject,
-            reply,
-            queues,
-            headers,
-            payload,
-        } => Rec::Msg {
-            subject: subject.into(),
-            reply: reply.map(str::to_string),
-            queues: queues.iter().map(str::to_string).collect(),
-            headers: headers.map(<[u8]>::to_vec),
-            payload: payload.to_vec(),
-        },
-        LeafStep::Healthy => Rec::Healthy,
-        LeafStep::Close(r) => Rec::Close(r),
-        other => Rec::Other(format!("{other:?}")),
-    })
-}
-
 fn added(s: &str) -> Rec {
     Rec::Added(s.into(), None)
 }
@@ -86,22 +38,6 @@ fn added_q(s: &str, q: &str, w: u32) -> Rec {
 
 fn removed(s: &str, q: Option<&str>) -> Rec {
     Rec::Removed(s.into(), q.map(str::to_string))
-}
-
-fn lmsg(
-    subject: &str,
-    reply: Option<&str>,
-    queues: &[&str],
-    headers: Option<&[u8]>,
-    payload: &[u8],
-) -> Rec {
-    Rec::Msg {
-        subject: subject.into(),
-        reply: reply.map(str::to_string),
-        queues: queues.iter().map(|q| q.to_string()).collect(),
-        headers: headers.map(<[u8]>::to_vec),
-        payload: payload.to_vec(),
-    }
 }
 
 fn at(ms: u64) -> Instant {
@@ -189,7 +125,7 @@ impl Shell {
                     return;
                 }
                 Ok(Parsed::Op { op, consumed }) => {
-                    let step = rec(self.session.handle_op(at(ms), op));
+                    let step = Rec::of(&self.session.handle_op(at(ms), op));
                     self.drain(ms);
                     if let Some(Rec::Ready(_)) = step {
                         self.session.registered(at(ms), &self.lds, &self.interest);
